@@ -1,0 +1,60 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+WEB_PORT ?= 8000
+export WEB_PORT
+
+.PHONY: run test pytest lint venv stack-up stack-down stack-status stack-reset migrate topics clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	@touch $@
+
+venv: $(STAMP)
+
+stack-up: $(STAMP)
+	$(PY) stack/stack.py up
+
+stack-down:
+	@if test -x $(PY); then $(PY) stack/stack.py down; else $(PYTHON) stack/stack.py down; fi
+
+stack-status:
+	@if test -x $(PY); then $(PY) stack/stack.py status; else $(PYTHON) stack/stack.py status; fi
+
+stack-reset:
+	@if test -x $(PY); then $(PY) stack/stack.py reset; else $(PYTHON) stack/stack.py reset; fi
+
+migrate: stack-up
+	$(PY) manage.py migrate --noinput
+
+topics: stack-up
+	$(PY) manage.py ensure_topics
+
+run: migrate
+	$(PY) manage.py collectstatic --noinput -v 0
+	@echo
+	@echo "  API         http://127.0.0.1:$(WEB_PORT)/api/v1/"
+	@echo "  API docs    http://127.0.0.1:$(WEB_PORT)/api/docs/   (schema: /api/schema/)"
+	@echo "  Admin       http://127.0.0.1:$(WEB_PORT)/admin/      (create a user: $(PY) manage.py createsuperuser)"
+	@echo "  Health      http://127.0.0.1:$(WEB_PORT)/healthz  and  /readyz"
+	@echo
+	$(VENV)/bin/honcho start -f Procfile
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+pytest: stack-up
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test: lint pytest
+
+clean:
+	rm -rf $(VENV) staticfiles .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Django settings by environment: base, development, test, production."""

@@ -1,0 +1,1 @@
+"""One module per integration (Postgres, Redis, RabbitMQ/Celery, Kafka, logging)."""

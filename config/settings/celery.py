@@ -1,0 +1,31 @@
+"""Celery on RabbitMQ. Queues are routed per concern; tasks are idempotent, so acks are late."""
+
+from config.env import env
+
+RABBITMQ_HOST = env.str("RABBITMQ_HOST", default="127.0.0.1")
+RABBITMQ_PORT = env.int("RABBITMQ_PORT", default=5672)
+RABBITMQ_USER = env.str("RABBITMQ_USER", default="cqrs")
+RABBITMQ_PASSWORD = env.str("RABBITMQ_PASSWORD", default="cqrs")
+RABBITMQ_VHOST = env.str("RABBITMQ_VHOST", default="cqrs")
+
+CELERY_BROKER_URL = (
+    f"amqp://{RABBITMQ_USER}:{RABBITMQ_PASSWORD}@{RABBITMQ_HOST}:{RABBITMQ_PORT}/{RABBITMQ_VHOST}"
+)
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="rpc://")
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=1)
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES_ALL = ("default", "ops", "projections", "side_effects")
+CELERY_TASK_ROUTES = {
+    "ops.*": {"queue": "ops"},
+    "projections.*": {"queue": "projections"},
+    "side_effects.*": {"queue": "side_effects"},
+}
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TASK_ALWAYS_EAGER = False

@@ -1,0 +1,19 @@
+"""The Kafka event log: one topic per module, several partitions, unlimited retention."""
+
+from config.env import env
+
+KAFKA_BOOTSTRAP_SERVERS = env.str("KAFKA_BOOTSTRAP_SERVERS", default="127.0.0.1:9092")
+# Prefixed names isolate test runs (and let several deployments share one cluster).
+KAFKA_TOPIC_PREFIX = env.str("KAFKA_TOPIC_PREFIX", default="")
+KAFKA_TOPIC_PARTITIONS = env.int("KAFKA_TOPIC_PARTITIONS", default=6)
+KAFKA_REPLICATION_FACTOR = env.int("KAFKA_REPLICATION_FACTOR", default=1)
+
+EVENT_MODULES = ("accounts", "users", "products", "notifications")
+KAFKA_TOPICS = {
+    f"{KAFKA_TOPIC_PREFIX}{module}.events": {
+        "partitions": KAFKA_TOPIC_PARTITIONS,
+        "replication_factor": KAFKA_REPLICATION_FACTOR,
+        "config": {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"},
+    }
+    for module in EVENT_MODULES
+}

@@ -1,0 +1,54 @@
+"""Creating and inspecting the Kafka topics of the event log (confluent-kafka AdminClient)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+
+def admin_client(bootstrap_servers: str, *, timeout_ms: int = 5000) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": timeout_ms})
+
+
+def ensure_topics(
+    bootstrap_servers: str, topics: Mapping[str, Mapping[str, Any]], *, timeout: float = 30.0
+) -> dict[str, str]:
+    """Create the topics that do not exist yet. Returns {topic: "created" | "exists"}."""
+    admin = admin_client(bootstrap_servers)
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    outcome = {name: "exists" for name in topics if name in existing}
+    new = [
+        NewTopic(
+            name,
+            num_partitions=int(spec["partitions"]),
+            replication_factor=int(spec.get("replication_factor", 1)),
+            config=dict(spec.get("config", {})),
+        )
+        for name, spec in topics.items()
+        if name not in existing
+    ]
+    if new:
+        for name, future in admin.create_topics(new, operation_timeout=timeout).items():
+            try:
+                future.result()
+                outcome[name] = "created"
+            except KafkaException as exc:
+                if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
+                    raise
+                outcome[name] = "exists"
+    return outcome
+
+
+def delete_topics(bootstrap_servers: str, names: list[str], *, timeout: float = 30.0) -> None:
+    if not names:
+        return
+    admin = admin_client(bootstrap_servers)
+    for future in admin.delete_topics(names, operation_timeout=timeout).values():
+        try:
+            future.result()
+        except KafkaException as exc:
+            if exc.args[0].name() != "UNKNOWN_TOPIC_OR_PART":
+                raise
