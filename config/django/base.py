@@ -94,6 +94,7 @@ SPECTACULAR_SETTINGS = {
 READYZ_TIMEOUT_SECONDS = env.float("READYZ_TIMEOUT_SECONDS", default=2.0)
 
 from config.settings.celery import *  # noqa: E402,F403
+from config.settings.eventstore import *  # noqa: E402,F403
 from config.settings.kafka import *  # noqa: E402,F403
 from config.settings.logging import *  # noqa: E402,F403
 from config.settings.postgres import *  # noqa: E402,F403

@@ -1,0 +1,123 @@
+"""Tables of the event store. Written through raw SQL in eventstore/postgres.py; the models exist
+for migrations and for read-only admin views. Nothing may update or delete an es_event row."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models.functions import Now
+
+
+class StoredEvent(models.Model):
+    position = models.BigAutoField(primary_key=True)
+    event_id = models.UUIDField(unique=True)
+    stream_id = models.CharField(max_length=255)
+    stream_type = models.CharField(max_length=255)
+    stream_version = models.IntegerField()
+    event_type = models.CharField(max_length=255)
+    schema_version = models.SmallIntegerField()
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField(db_default=Now())
+    actor = models.CharField(max_length=255, null=True)  # noqa: DJ001 - None: no actor
+    correlation_id = models.UUIDField(null=True)
+    causation_id = models.UUIDField(null=True)
+    payload = models.JSONField()
+
+    class Meta:
+        db_table = "es_event"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stream_id", "stream_version"], name="es_event_stream_version_uniq"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(stream_version__gte=1), name="es_event_version_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stream_id} v{self.stream_version} {self.event_type}"
+
+
+class Stream(models.Model):
+    """One row per stream: its current version. The row lock serialises writers of a stream."""
+
+    stream_id = models.CharField(max_length=255, primary_key=True)
+    stream_type = models.CharField(max_length=255)
+    version = models.IntegerField()
+
+    class Meta:
+        db_table = "es_stream"
+
+    def __str__(self) -> str:
+        return f"{self.stream_id} v{self.version}"
+
+
+class Snapshot(models.Model):
+    stream_id = models.CharField(max_length=255, primary_key=True)
+    stream_type = models.CharField(max_length=255)
+    version = models.IntegerField()
+    schema_version = models.SmallIntegerField()
+    state = models.JSONField()
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "es_snapshot"
+
+    def __str__(self) -> str:
+        return f"snapshot {self.stream_id} v{self.version}"
+
+
+class Outbox(models.Model):
+    """Events waiting for (or done with) the relay; where each one landed in Kafka."""
+
+    id = models.BigAutoField(primary_key=True)
+    event = models.OneToOneField(
+        StoredEvent, on_delete=models.DO_NOTHING, to_field="position", db_column="event_position"
+    )
+    topic = models.CharField(max_length=255)
+    published_at = models.DateTimeField(null=True)
+    kafka_partition = models.IntegerField(null=True)
+    kafka_offset = models.BigIntegerField(null=True)
+
+    class Meta:
+        db_table = "es_outbox"
+        indexes = [
+            models.Index(
+                fields=["id"],
+                name="es_outbox_unpublished",
+                condition=models.Q(published_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"outbox {self.id} -> {self.topic}"
+
+
+class Reservation(models.Model):
+    """A unique value (scope, value) held by one stream, e.g. ("account.email", "a@b.c")."""
+
+    scope = models.CharField(max_length=100)
+    value = models.CharField(max_length=512)
+    stream_id = models.CharField(max_length=255)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "es_reservation"
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "value"], name="es_reservation_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope}={self.value} ({self.stream_id})"
+
+
+class IdempotencyKey(models.Model):
+    key = models.CharField(max_length=255, primary_key=True)
+    fingerprint = models.CharField(max_length=64)
+    result = models.JSONField(null=True)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "es_idempotency"
+
+    def __str__(self) -> str:
+        return f"idempotency {self.key}"

@@ -1,0 +1,120 @@
+"""JSON for event payloads and envelopes, exact for Decimal, UUID and zone-aware datetimes.
+
+msgspec does the typed work: Decimals travel as strings (no float rounding), UUIDs as strings,
+datetimes as RFC 3339 with their UTC offset. Naive datetimes are refused: an event's time must
+say which instant it is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from eventstore.errors import SerializationError
+from eventstore.events import EventEnvelope, EventRegistry
+
+_encoder = msgspec.json.Encoder(decimal_format="string")
+_decoder = msgspec.json.Decoder()
+
+
+def _check_aware(value: Any, path: str) -> None:
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise SerializationError(f"{path} is a naive datetime; events need zone-aware ones")
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            _check_aware(getattr(value, f.name), f"{path}.{f.name}")
+    elif isinstance(value, list | tuple | set | frozenset):
+        for i, item in enumerate(value):
+            _check_aware(item, f"{path}[{i}]")
+    elif isinstance(value, dict):
+        for k, item in value.items():
+            _check_aware(item, f"{path}[{k!r}]")
+
+
+def payload_to_dict(event: Any) -> dict[str, Any]:
+    """The event's fields as JSON-ready builtins."""
+    _check_aware(event, type(event).__name__)
+    try:
+        data: dict[str, Any] = msgspec.to_builtins(event)
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise SerializationError(f"cannot serialize {type(event).__name__}: {exc}") from exc
+    return data
+
+
+def encode_payload(event: Any) -> bytes:
+    return _encoder.encode(payload_to_dict(event))
+
+
+def decode_payload(
+    registry: EventRegistry, event_type: str, schema_version: int, data: bytes | dict[str, Any]
+) -> Any:
+    """Build the current event class from a stored payload, upcasting old versions first."""
+    raw = _decoder.decode(data) if isinstance(data, bytes | str) else dict(data)
+    raw = registry.upcast(event_type, schema_version, raw)
+    cls = registry.resolve(event_type)
+    try:
+        return msgspec.convert(raw, cls)
+    except msgspec.ValidationError as exc:
+        raise SerializationError(f"stored {event_type} does not fit {cls.__name__}: {exc}") from exc
+
+
+def envelope_to_dict(envelope: EventEnvelope) -> dict[str, Any]:
+    """The wire form (Kafka message value): metadata plus `payload`."""
+    return {
+        "event_id": str(envelope.event_id),
+        "stream_id": envelope.stream_id,
+        "stream_type": envelope.stream_type,
+        "stream_version": envelope.stream_version,
+        "event_type": envelope.event_type,
+        "schema_version": envelope.schema_version,
+        "occurred_at": envelope.occurred_at.isoformat(),
+        "actor": envelope.actor,
+        "correlation_id": str(envelope.correlation_id) if envelope.correlation_id else None,
+        "causation_id": str(envelope.causation_id) if envelope.causation_id else None,
+        "payload": payload_to_dict(envelope.payload),
+    }
+
+
+def encode_envelope(envelope: EventEnvelope) -> bytes:
+    return _encoder.encode(envelope_to_dict(envelope))
+
+
+class _WireEnvelope(msgspec.Struct):
+    event_id: Any
+    stream_id: str
+    stream_type: str
+    stream_version: int
+    event_type: str
+    schema_version: int
+    occurred_at: datetime
+    payload: dict[str, Any]
+    actor: str | None = None
+    correlation_id: Any = None
+    causation_id: Any = None
+
+
+def decode_envelope(registry: EventRegistry, data: bytes) -> EventEnvelope:
+    """Parse a Kafka message value back into an envelope with the current event class."""
+    import uuid
+
+    try:
+        wire = msgspec.json.decode(data, type=_WireEnvelope)
+    except msgspec.DecodeError as exc:
+        raise SerializationError(f"not an event envelope: {exc}") from exc
+    return EventEnvelope(
+        event_id=uuid.UUID(str(wire.event_id)),
+        stream_id=wire.stream_id,
+        stream_type=wire.stream_type,
+        stream_version=wire.stream_version,
+        event_type=wire.event_type,
+        schema_version=registry.resolve(wire.event_type).schema_version,  # type: ignore[attr-defined]
+        occurred_at=wire.occurred_at,
+        payload=decode_payload(registry, wire.event_type, wire.schema_version, wire.payload),
+        actor=wire.actor,
+        correlation_id=uuid.UUID(str(wire.correlation_id)) if wire.correlation_id else None,
+        causation_id=uuid.UUID(str(wire.causation_id)) if wire.causation_id else None,
+    )
