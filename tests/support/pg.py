@@ -21,13 +21,13 @@ from tests.support.ledger import registry
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_topic() -> str:
+def events_topic() -> str:
     return f"{settings.KAFKA_TOPIC_PREFIX}accounts.events"
 
 
 def pg_store(inline_projections: Sequence[InlineProjection] = ()) -> PostgresEventStore:
     return PostgresEventStore(
-        registry(), topic_for=lambda _st: test_topic(), inline_projections=inline_projections
+        registry(), topic_for=lambda _st: events_topic(), inline_projections=inline_projections
     )
 
 

@@ -1,0 +1,206 @@
+"""The relay against real Postgres and Kafka: crashes, a Kafka outage, exactly-once publishing."""
+
+from __future__ import annotations
+
+import json
+import signal
+import uuid
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from eventstore.relay import Published, Relay, RelayConfig
+from eventstore.runtime import postgres_dsn
+from tests.conftest import stack
+from tests.support.ledger import STREAM_TYPE, Deposited
+from tests.support.pg import (
+    consume_all,
+    events_topic,
+    outbox_counts,
+    pg_store,
+    start_relay,
+    wait_for,
+)
+from tests.support.store_contract import opened
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def append_events(prefix: str, streams: int, appends_per_stream: int, per_append: int) -> int:
+    """Interleaved appends over many streams; returns the number of events written."""
+    store = pg_store()
+    versions = dict.fromkeys(range(streams), 0)
+    written = 0
+    for _ in range(appends_per_stream):
+        for s in range(streams):
+            events = [Deposited(amount=Decimal(v)) for v in range(per_append)]
+            if versions[s] == 0:
+                events[0] = opened()  # type: ignore[call-overload]
+            store.append(f"{prefix}-{s}", STREAM_TYPE, events, expected_version=versions[s])
+            versions[s] += per_append
+            written += per_append
+    return written
+
+
+def stored_events(prefix: str) -> dict[str, list[str]]:
+    """{stream: [event ids in version order]} from Postgres."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT stream_id, event_id::text FROM es_event WHERE stream_id LIKE %s "
+            "ORDER BY stream_id, stream_version",
+            [f"{prefix}-%"],
+        )
+        out: dict[str, list[str]] = defaultdict(list)
+        for stream, event_id in cur.fetchall():
+            out[stream].append(event_id)
+    return out
+
+
+def assert_topic_holds_exactly(prefix: str) -> list[Any]:
+    """Every committed event once, in per-stream order, with matching headers and outbox marks."""
+    expected = stored_events(prefix)
+    messages = [
+        m for m in consume_all(events_topic()) if (m.key() or b"").decode().startswith(f"{prefix}-")
+    ]
+    ids = [dict(m.headers())["event_id"].decode() for m in messages]
+    duplicates = {i for i in ids if ids.count(i) > 1} if len(ids) != len(set(ids)) else set()
+    assert not duplicates, f"{len(duplicates)} events published twice"
+    assert set(ids) == {i for stream in expected.values() for i in stream}, "events missing"
+    seen: dict[str, list[str]] = defaultdict(list)
+    for m in messages:
+        body = json.loads(m.value())
+        assert body["stream_id"] == m.key().decode()
+        assert body["event_id"] == dict(m.headers())["event_id"].decode()
+        seen[body["stream_id"]].append(body["event_id"])
+        assert body["stream_version"] == len(seen[body["stream_id"]]), "per-stream order broken"
+    assert seen == expected
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM es_outbox WHERE published_at IS NULL")
+        assert cur.fetchone()[0] == 0
+    return messages
+
+
+def test_kill_9_of_the_relay_while_publishing_loses_and_duplicates_nothing(
+    tmp_path: Path,
+) -> None:
+    prefix = f"crash-{uuid.uuid4().hex[:8]}"
+    log = tmp_path / "relay.log"
+    relay = start_relay(log, "--batch-size", "300")
+    kills = 0
+    try:
+        for chunk in range(8):
+            append_events(f"{prefix}-c{chunk}", streams=50, appends_per_stream=3, per_append=10)
+            if chunk in (2, 5):  # the relay is busy with the chunk just committed: kill it
+                wait_for("the relay to start on the chunk", lambda: outbox_counts()[0] > 0, 30)
+                relay.send_signal(signal.SIGKILL)
+                relay.wait(timeout=30)
+                kills += 1
+                published, total = outbox_counts()
+                assert published < total, "killed too late to test anything"
+                relay = start_relay(log, "--batch-size", "300")
+        wait_for("the outbox to drain", lambda: outbox_counts()[0] == outbox_counts()[1], 120)
+    finally:
+        relay.send_signal(signal.SIGTERM)
+        relay.wait(timeout=30)
+    assert kills == 2
+    messages = assert_topic_holds_exactly(prefix)
+    assert len(messages) == 8 * 50 * 3 * 10
+
+
+def test_events_delivered_before_a_crash_are_recovered_not_published_again() -> None:
+    """Fault injection: the relay dies after Kafka acknowledged a batch, before marking it."""
+    prefix = f"recover-{uuid.uuid4().hex[:8]}"
+    append_events(prefix, streams=20, appends_per_stream=2, per_append=5)
+    config = RelayConfig(
+        dsn=postgres_dsn(),
+        bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
+        batch_size=1000,
+        idle_wait=0.2,
+    )
+
+    class Died(Exception):
+        pass
+
+    dying = Relay(config)
+
+    def die(_delivered: list[Published]) -> None:
+        raise Died
+
+    dying._mark = die  # type: ignore[method-assign]
+    with pytest.raises(Died):
+        dying.run(once=True)
+    published, total = outbox_counts()
+    assert (published, total) == (0, 200), "nothing marked: the crash came before the mark"
+    assert (
+        len(
+            [m for m in consume_all(events_topic()) if (m.key() or b"").decode().startswith(prefix)]
+        )
+        == 200
+    )
+
+    survivor = Relay(config)
+    assert survivor.run(once=True) == 0, "everything was recovered, nothing re-published"
+    assert_topic_holds_exactly(prefix)
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM es_outbox WHERE kafka_offset IS NULL")
+        assert cur.fetchone()[0] == 0
+
+
+def test_commands_keep_working_while_kafka_is_down_and_every_event_arrives_after(
+    tmp_path: Path,
+) -> None:
+    prefix = f"outage-{uuid.uuid4().hex[:8]}"
+    relay = start_relay(tmp_path / "relay.log", "--batch-size", "100")
+    try:
+        append_events(prefix, streams=5, appends_per_stream=1, per_append=2)
+        wait_for("the first events to be published", lambda: outbox_counts() == (10, 10), 30)
+        stack("down", "kafka")
+        try:
+            written = append_events(prefix + "-b", streams=40, appends_per_stream=5, per_append=2)
+            assert written == 400, "every command succeeded while Kafka was down"
+            published, total = outbox_counts()
+            assert (published, total) == (10, 410)
+        finally:
+            stack("up", "kafka")
+        wait_for("the outbox to drain", lambda: outbox_counts() == (410, 410), 180)
+    finally:
+        relay.send_signal(signal.SIGTERM)
+        relay.wait(timeout=30)
+    assert relay.returncode == 0, (tmp_path / "relay.log").read_text()[-3000:]
+    assert_topic_holds_exactly(prefix)
+
+
+def test_only_one_relay_is_active_at_a_time(tmp_path: Path) -> None:
+    first = start_relay(tmp_path / "first.log")
+    try:
+        wait_for(
+            "the first relay to hold the lock",
+            lambda: "relay active" in (tmp_path / "first.log").read_text(),
+            30,
+        )
+        second = start_relay(tmp_path / "second.log")
+        try:
+            wait_for(
+                "the second relay to stand by",
+                lambda: "standing by" in (tmp_path / "second.log").read_text(),
+                30,
+            )
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+            wait_for(
+                "the standby to take over",
+                lambda: "relay active" in (tmp_path / "second.log").read_text(),
+                30,
+            )
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
