@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 WEB_PORT ?= 8000
 export WEB_PORT
 
-.PHONY: run test pytest lint venv stack-up stack-down stack-status stack-reset migrate topics clean
+.PHONY: bench-eventstore run test pytest lint venv stack-up stack-down stack-status stack-reset migrate topics clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,3 +58,15 @@ test: lint pytest
 
 clean:
 	rm -rf $(VENV) staticfiles .mypy_cache .ruff_cache .pytest_cache
+
+PEER_VENV := bench/.peer-venv
+
+$(PEER_VENV)/.installed:
+	$(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/pip install -q "eventsourcing[postgres]==9.5.6" "psycopg[binary]==3.3.9"
+	@touch $@
+
+# Event store and relay throughput beside raw psycopg/confluent-kafka and the eventsourcing
+# library. BENCH_ARGS="--quick" for a short run.
+bench-eventstore: stack-up $(PEER_VENV)/.installed
+	$(PY) -m bench.eventstore_bench $(BENCH_ARGS)

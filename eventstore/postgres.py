@@ -1,10 +1,11 @@
 """The event store on Postgres, through Django's connection so that inline projections written with
 the ORM share the append transaction.
 
-One append = one transaction: bump the stream row (the optimistic concurrency check, and a row
-lock that serialises writers of one stream), claim/release unique values, insert the events and
-their outbox rows, upsert the snapshot, run inline projections, and NOTIFY the relay (delivered
-on commit). Unique (stream_id, stream_version) backs the check up.
+An append is one call of the `es_append()` SQL function (migration 0003), so it costs one round
+trip: it bumps the stream row (the optimistic concurrency check, and a row lock that serialises
+writers of one stream), claims/releases unique values, upserts the snapshot, inserts the events and
+their outbox rows, and NOTIFYs the relay (delivered on commit). Unique (stream_id, stream_version)
+backs the check up. With inline projections the call and the projections share one transaction.
 """
 
 from __future__ import annotations
@@ -15,16 +16,18 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from django.db import IntegrityError, connection, transaction
+import msgspec
+from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 
 from eventstore.aggregate import Snapshotted
 from eventstore.errors import ConcurrencyError, IdempotencyConflict, UniquenessError
 from eventstore.events import EventEnvelope, EventRegistry, Metadata, new_envelope
-from eventstore.serialization import decode_payload, encode_payload
+from eventstore.serialization import decode_payload, payload_to_dict
 from eventstore.store import AppendResult, Claim, InlineProjection, Release
 
 R = TypeVar("R")
-NOTIFY_CHANNEL = "es_outbox"
+NOTIFY_CHANNEL = "es_outbox"  # es_append() notifies it
+_encoder = msgspec.json.Encoder(decimal_format="string")
 
 _EVENT_COLUMNS = (
     "event_id, stream_id, stream_type, stream_version, event_type, schema_version, "
@@ -63,121 +66,56 @@ class PostgresEventStore:
         if not events:
             raise ValueError("append needs at least one event")
         metadata = metadata or Metadata()
-        new_version = expected_version + len(events)
         envelopes = [
             new_envelope(
                 e, stream_id=stream_id, stream_type=stream_type, stream_version=v, metadata=metadata
             )
             for v, e in enumerate(events, start=expected_version + 1)
         ]
-        payloads = [encode_payload(e).decode() for e in events]
+        params = [
+            stream_id,
+            stream_type,
+            expected_version,
+            _encoder.encode([_row(e) for e in envelopes]).decode(),
+            self.topic_for(stream_type),
+            _encoder.encode(
+                [[r.scope, r.value] for r in reservations if isinstance(r, Claim)]
+            ).decode(),
+            _encoder.encode(
+                [[r.scope, r.value] for r in reservations if isinstance(r, Release)]
+            ).decode(),
+            _encoder.encode(snapshot).decode() if snapshot is not None else None,
+        ]
         try:
-            with transaction.atomic(using=self.using), connection.cursor() as cur:
-                self._bump_stream(cur, stream_id, stream_type, expected_version, new_version)
-                self._reserve(cur, stream_id, reservations)
-                positions = self._insert_events(cur, envelopes, payloads)
-                cur.execute(
-                    "INSERT INTO es_outbox (event_position, topic) SELECT unnest(%s::bigint[]), %s",
-                    [positions, self.topic_for(stream_type)],
-                )
-                if snapshot is not None:
-                    self._save_snapshot(cur, snapshot)
-                stored = [replace(e, position=p) for e, p in zip(envelopes, positions, strict=True)]
-                for projection in self.inline_projections:
-                    projection(stored)
-                cur.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
-        except IntegrityError as exc:
-            # The stream row lock makes this unreachable in practice; the unique index is the
-            # last line of defence (e.g. a writer bypassing es_stream).
-            if "es_event_stream_version_uniq" in str(exc):
-                raise ConcurrencyError(
-                    stream_id, expected_version, self.version(stream_id)
-                ) from exc
-            raise
+            if self.inline_projections or connections[self.using].in_atomic_block:
+                # Inline projections must commit with the events; inside a caller's transaction
+                # a savepoint keeps a refused append from aborting the caller's work.
+                with transaction.atomic(using=self.using):
+                    positions = self._call_append(params)
+                    stored = [
+                        replace(e, position=p) for e, p in zip(envelopes, positions, strict=True)
+                    ]
+                    for projection in self.inline_projections:
+                        projection(stored)
+            else:
+                # One statement is one transaction: the append costs one round trip.
+                positions = self._call_append(params)
+        except DatabaseError as exc:
+            raise _translate(exc, stream_id, expected_version) from exc
         return AppendResult(
-            stream_id, expected_version + 1, new_version, tuple(e.event_id for e in envelopes)
+            stream_id,
+            expected_version + 1,
+            envelopes[-1].stream_version,
+            tuple(e.event_id for e in envelopes),
         )
 
-    def _bump_stream(
-        self, cur: Any, stream_id: str, stream_type: str, expected: int, new: int
-    ) -> None:
-        if expected == 0:
+    def _call_append(self, params: list[Any]) -> list[int]:
+        with connections[self.using].cursor() as cur:
             cur.execute(
-                "INSERT INTO es_stream (stream_id, stream_type, version) VALUES (%s, %s, %s) "
-                "ON CONFLICT (stream_id) DO NOTHING",
-                [stream_id, stream_type, new],
+                "SELECT es_append(%s, %s, %s, %s::jsonb, %s, %s::jsonb, %s::jsonb, %s::jsonb)",
+                params,
             )
-        else:
-            cur.execute(
-                "UPDATE es_stream SET version = %s WHERE stream_id = %s AND version = %s",
-                [new, stream_id, expected],
-            )
-        if cur.rowcount != 1:
-            cur.execute("SELECT version FROM es_stream WHERE stream_id = %s", [stream_id])
-            row = cur.fetchone()
-            raise ConcurrencyError(stream_id, expected, row[0] if row else 0)
-
-    def _reserve(self, cur: Any, stream_id: str, ops: Sequence[Claim | Release]) -> None:
-        for op in ops:
-            if isinstance(op, Release):
-                cur.execute(
-                    "DELETE FROM es_reservation WHERE scope = %s AND value = %s AND stream_id = %s",
-                    [op.scope, op.value, stream_id],
-                )
-                continue
-            cur.execute(
-                "INSERT INTO es_reservation (scope, value, stream_id) VALUES (%s, %s, %s) "
-                "ON CONFLICT (scope, value) DO NOTHING",
-                [op.scope, op.value, stream_id],
-            )
-            if cur.rowcount == 0:
-                cur.execute(
-                    "SELECT stream_id FROM es_reservation WHERE scope = %s AND value = %s",
-                    [op.scope, op.value],
-                )
-                row = cur.fetchone()
-                if row and row[0] != stream_id:
-                    raise UniquenessError(op.scope, op.value, row[0])
-
-    def _insert_events(
-        self, cur: Any, envelopes: list[EventEnvelope], payloads: list[str]
-    ) -> list[int]:
-        rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)"] * len(envelopes))
-        params: list[Any] = []
-        for e, payload in zip(envelopes, payloads, strict=True):
-            params += [
-                e.event_id,
-                e.stream_id,
-                e.stream_type,
-                e.stream_version,
-                e.event_type,
-                e.schema_version,
-                e.occurred_at,
-                e.actor,
-                e.correlation_id,
-                e.causation_id,
-                payload,
-            ]
-        cur.execute(
-            f"INSERT INTO es_event ({_EVENT_COLUMNS}) VALUES {rows} RETURNING position", params
-        )
-        return [row[0] for row in cur.fetchall()]
-
-    def _save_snapshot(self, cur: Any, snap: Snapshotted) -> None:
-        cur.execute(
-            "INSERT INTO es_snapshot (stream_id, stream_type, version, schema_version, state, "
-            "created_at) VALUES (%s, %s, %s, %s, %s::jsonb, now()) ON CONFLICT (stream_id) DO "
-            "UPDATE SET version = EXCLUDED.version, schema_version = EXCLUDED.schema_version, "
-            "state = EXCLUDED.state, created_at = now() "
-            "WHERE es_snapshot.version < EXCLUDED.version",
-            [
-                snap.stream_id,
-                snap.stream_type,
-                snap.version,
-                snap.schema_version,
-                json.dumps(snap.state),
-            ],
-        )
+            return [row[0] for row in cur.fetchall()]
 
     # ------------------------------------------------------------------ reading
 
@@ -292,3 +230,34 @@ class PostgresEventStore:
                 [json.dumps(encode(value)), key],
             )
             return value, False
+
+
+def _row(e: EventEnvelope) -> dict[str, Any]:
+    return {
+        "event_id": e.event_id,
+        "stream_version": e.stream_version,
+        "event_type": e.event_type,
+        "schema_version": e.schema_version,
+        "occurred_at": e.occurred_at,
+        "actor": e.actor,
+        "correlation_id": e.correlation_id,
+        "causation_id": e.causation_id,
+        "payload": payload_to_dict(e.payload),
+    }
+
+
+def _translate(exc: DatabaseError, stream_id: str, expected: int) -> Exception:
+    """es_append's SQLSTATEs to domain errors; anything else passes through."""
+    diag = getattr(exc.__cause__, "diag", None)
+    state = getattr(diag, "sqlstate", None)
+    detail = getattr(diag, "message_detail", None) or ""
+    if state == "ES001":
+        return ConcurrencyError(stream_id, expected, int(detail or 0))
+    if state == "ES002":
+        message = getattr(diag, "message_primary", "") or ""
+        scope, _, rest = message.partition(" ")
+        value = rest.removesuffix(" is already taken")
+        return UniquenessError(scope, value, detail)
+    if isinstance(exc, IntegrityError) and "es_event_stream_version_uniq" in str(exc):
+        return ConcurrencyError(stream_id, expected, expected + 1)
+    return exc

@@ -5,18 +5,24 @@
 - Batches: select the oldest unpublished outbox rows (Postgres builds each message's JSON), produce
   them with an idempotent producer (acks=all, key = stream id, so a stream stays in one partition
   and in order), wait for every delivery report, then mark the rows published with their
-  partition and offset (consistency tokens resolve through those).
+  partition and offset (consistency tokens resolve through those). The marking runs on a second
+  connection in a thread, overlapped with selecting and producing the next batch, which starts
+  after the highest id in flight. A row that commits late, below that point, is caught by a
+  check made after each select; the relay then drains and starts again from the oldest row, so a
+  late row is never overtaken by a later event of its own stream.
 - Kafka down: the producer retries forever (message.timeout.ms=0) and the batch waits; appends go
   on, and the outbox drains when Kafka returns.
 - Crash between a delivery and its mark: on start, before producing anything, the relay reads the
-  tail of every partition (at most one batch can be in flight) and marks the events it finds
-  there, so a restart never publishes an event twice.
+  tail of every partition (at most three batches can be unmarked: one in flight, one queued for
+  the marker, one being marked) and marks the events it finds there, so a restart never
+  publishes an event twice.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -44,10 +50,12 @@ SELECT o.id, o.topic, e.stream_id, e.event_id::text, e.event_type, e.schema_vers
            'correlation_id', e.correlation_id, 'causation_id', e.causation_id,
            'payload', e.payload)::text
 FROM es_outbox o JOIN es_event e ON e.position = o.event_position
-WHERE o.published_at IS NULL
+WHERE o.published_at IS NULL AND o.id > %s
 ORDER BY o.id
 LIMIT %s
 """
+_UNPUBLISHED_UP_TO_SQL = "SELECT id FROM es_outbox WHERE published_at IS NULL AND id <= %s"
+IN_FLIGHT_BATCHES = 3
 
 _MARK_SQL = """
 UPDATE es_outbox AS o
@@ -82,6 +90,108 @@ class RelayConfig:
     producer: dict[str, Any] = field(default_factory=dict)
 
 
+class _Stopped(Exception):
+    pass
+
+
+class _Drain:
+    """A late row appeared below the rows in flight: finish them, then start from the oldest."""
+
+
+class _Batch:
+    """Messages produced together; their delivery reports arrive on the producer's poll."""
+
+    def __init__(self, ids: list[int]) -> None:
+        self.ids = ids
+        self.delivered: list[Published] = []
+        self.failed: list[KafkaError] = []
+
+    def on_delivery(self, err: KafkaError | None, msg: Any, *, outbox_id: int) -> None:
+        if err is not None:
+            self.failed.append(err)
+        else:
+            self.delivered.append(Published(outbox_id, msg.topic(), msg.partition(), msg.offset()))
+
+    @property
+    def done(self) -> bool:
+        return len(self.delivered) + len(self.failed) >= len(self.ids)
+
+
+class _Marker(threading.Thread):
+    """Marks delivered batches published, on its own connection, one batch behind the producer."""
+
+    def __init__(self, dsn: str, on_published: Callable[[Sequence[Published]], None] | None):
+        super().__init__(name="relay-marker", daemon=True)
+        self.dsn = dsn
+        self.on_published = on_published
+        self.queue: queue.Queue[list[Published] | None] = queue.Queue(maxsize=1)
+        self.lock = threading.Lock()
+        self.pending: set[int] = set()  # submitted, not yet committed
+        self.error: BaseException | None = None
+        self.marked = 0
+
+    def submit(self, delivered: list[Published]) -> None:
+        self._check()
+        with self.lock:
+            self.pending.update(p.outbox_id for p in delivered)
+        self.queue.put(delivered)
+
+    def pending_ids(self) -> set[int]:
+        with self.lock:
+            return set(self.pending)
+
+    def drain(self) -> None:
+        self.queue.join()
+        self._check()
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.join(timeout=30)
+
+    def _check(self) -> None:
+        if self.error is not None:
+            raise RuntimeError(f"relay marker failed: {self.error}") from self.error
+
+    def run(self) -> None:
+        try:
+            with psycopg.connect(self.dsn, autocommit=True) as conn:
+                while True:
+                    delivered = self.queue.get()
+                    try:
+                        if delivered is None:
+                            return
+                        conn.execute(
+                            _MARK_SQL,
+                            [
+                                [p.outbox_id for p in delivered],
+                                [p.partition for p in delivered],
+                                [p.offset for p in delivered],
+                            ],
+                        )
+                        with self.lock:
+                            self.pending.difference_update(p.outbox_id for p in delivered)
+                        self.marked += len(delivered)
+                        self._notify(delivered)
+                    finally:
+                        self.queue.task_done()
+        except BaseException as exc:  # noqa: BLE001 - surfaced to the main loop by _check
+            self.error = exc
+            while True:  # unblock a producer waiting on submit/drain
+                try:
+                    self.queue.get_nowait()
+                    self.queue.task_done()
+                except queue.Empty:
+                    break
+
+    def _notify(self, delivered: list[Published]) -> None:
+        if self.on_published is None:
+            return
+        try:
+            self.on_published(delivered)
+        except Exception:  # a failing hook must not stop publishing
+            log.exception("on_published hook failed")
+
+
 class Relay:
     def __init__(
         self,
@@ -93,10 +203,14 @@ class Relay:
         self.config = config
         self.on_published = on_published
         self.stop = stop or threading.Event()
-        self.published_total = 0
         self._nudged = threading.Event()
         self._conn: psycopg.Connection[Any] | None = None
         self._producer: Producer | None = None
+        self._marker: _Marker | None = None
+
+    @property
+    def published_total(self) -> int:
+        return self._marker.marked if self._marker is not None else 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -104,24 +218,41 @@ class Relay:
         """Publish until stopped (or, with once=True, until the outbox is empty)."""
         conn = psycopg.connect(self.config.dsn, autocommit=True)
         self._conn = conn
+        inflight: _Batch | None = None
         try:
             conn.execute("SET TIME ZONE 'UTC'")
             if not self._acquire_lock(conn):
-                return self.published_total
+                return 0
             conn.add_notify_handler(lambda _n: self._nudged.set())
             conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
             self._producer = Producer(self._producer_config())
+            self._marker = _Marker(self.config.dsn, self.on_published)
+            self._marker.start()
             self._recover()
             while not self.stop.is_set():
-                count = self._publish_batch()
-                if count >= self.config.batch_size:
+                batch = self._produce_batch(exclude=inflight.ids if inflight else [])
+                if inflight is not None:
+                    self._finish(inflight)
+                    inflight = None
+                if isinstance(batch, _Drain):
+                    self._marker.drain()
                     continue
-                if once and count == 0:
-                    break
-                if count == 0:
+                inflight = batch
+                if batch is None:
+                    self._marker.drain()
+                    if once:
+                        break
                     self._wait_for_nudge()
+            if inflight is not None:
+                self._finish(inflight)
+            self._marker.drain()
+            return self.published_total
+        except _Stopped:
+            log.info("stopped while Kafka had not acknowledged a batch; it is recovered on start")
             return self.published_total
         finally:
+            if self._marker is not None:
+                self._marker.close()
             if self._producer is not None:
                 self._producer.flush(5)
             conn.close()
@@ -134,7 +265,7 @@ class Relay:
             "message.timeout.ms": 0,  # never give up: a timed-out message could be a duplicate
             "linger.ms": 5,
             "batch.num.messages": 10000,
-            "queue.buffering.max.messages": max(100000, self.config.batch_size * 2),
+            "queue.buffering.max.messages": max(100000, self.config.batch_size * 3),
             "compression.type": "lz4",
             **self.config.producer,
         }
@@ -163,21 +294,21 @@ class Relay:
 
     # ------------------------------------------------------------------ publishing
 
-    def _publish_batch(self) -> int:
-        assert self._conn is not None and self._producer is not None
+    def _produce_batch(self, *, exclude: list[int]) -> _Batch | None | _Drain:
+        """Select the oldest unpublished rows after those in flight; hand them to the producer."""
+        assert self._conn is not None and self._producer is not None and self._marker
         self._nudged.clear()
-        rows = self._conn.execute(_BATCH_SQL, [self.config.batch_size]).fetchall()
+        in_flight = self._marker.pending_ids().union(exclude)
+        after = max(in_flight, default=0)
+        rows = self._conn.execute(_BATCH_SQL, [after, self.config.batch_size]).fetchall()
+        if in_flight:
+            # Checked after the select: a late row committed before the select is seen here.
+            unpublished = self._conn.execute(_UNPUBLISHED_UP_TO_SQL, [after]).fetchall()
+            if any(row[0] not in in_flight for row in unpublished):
+                return _Drain()
         if not rows:
-            return 0
-        delivered: list[Published] = []
-        failed: list[KafkaError] = []
-
-        def on_delivery(err: KafkaError | None, msg: Any, *, outbox_id: int) -> None:
-            if err is not None:
-                failed.append(err)
-            else:
-                delivered.append(Published(outbox_id, msg.topic(), msg.partition(), msg.offset()))
-
+            return None
+        batch = _Batch([row[0] for row in rows])
         producer = self._producer
         for row in rows:
             (
@@ -213,51 +344,36 @@ class Relay:
                         key=stream_id,
                         value=value,
                         headers=headers,
-                        on_delivery=functools.partial(on_delivery, outbox_id=oid),
+                        on_delivery=functools.partial(batch.on_delivery, outbox_id=oid),
                     )
                     break
                 except BufferError:
                     producer.poll(0.05)
-        self._await_deliveries(len(rows), delivered, failed)
-        if failed:
-            # Fatal producer errors (e.g. an unknown topic): nothing past them may be published,
-            # or per-stream order would break. Stop loudly; the outbox keeps every row.
-            raise RuntimeError(f"Kafka rejected {len(failed)} events: {failed[0]}")
-        self._mark(delivered)
-        return len(rows)
+        producer.poll(0)
+        return batch
 
-    def _await_deliveries(
-        self, expected: int, delivered: list[Published], failed: list[KafkaError]
-    ) -> None:
-        assert self._producer is not None
+    def _finish(self, batch: _Batch) -> None:
+        """Wait for every delivery report of the batch, then hand it to the marker."""
+        assert self._producer is not None and self._marker is not None
         warned_at = time.monotonic()
-        while len(delivered) + len(failed) < expected:
-            self._producer.flush(1.0)
+        while not batch.done:
+            if self.stop.is_set():
+                # Leave the batch unmarked: the next start recovers what Kafka already has.
+                raise _Stopped
+            self._producer.poll(0.5)
             if time.monotonic() - warned_at > 10:
                 log.warning(
-                    "Kafka at %s not acknowledging: %d of %d events of this batch pending",
+                    "Kafka at %s not acknowledging: %d of %d events of a batch pending",
                     self.config.bootstrap_servers,
-                    expected - len(delivered),
-                    expected,
+                    len(batch.ids) - len(batch.delivered),
+                    len(batch.ids),
                 )
                 warned_at = time.monotonic()
-
-    def _mark(self, delivered: list[Published]) -> None:
-        assert self._conn is not None
-        self._conn.execute(
-            _MARK_SQL,
-            [
-                [p.outbox_id for p in delivered],
-                [p.partition for p in delivered],
-                [p.offset for p in delivered],
-            ],
-        )
-        self.published_total += len(delivered)
-        if self.on_published is not None:
-            try:
-                self.on_published(delivered)
-            except Exception:  # a failing hook must not stop publishing
-                log.exception("on_published hook failed")
+        if batch.failed:
+            # Fatal producer errors (e.g. an unknown topic): nothing past them may be published,
+            # or per-stream order would break. Stop loudly; the outbox keeps every row.
+            raise RuntimeError(f"Kafka rejected {len(batch.failed)} events: {batch.failed[0]}")
+        self._marker.submit(batch.delivered)
 
     # ------------------------------------------------------------------ recovery
 
@@ -274,7 +390,7 @@ class Relay:
             return
         while not self.stop.is_set():
             try:
-                found = self._scan_tails(topics, depth=self.config.batch_size)
+                found = self._scan_tails(topics, depth=self.config.batch_size * IN_FLIGHT_BATCHES)
                 break
             except KafkaException as exc:
                 log.warning("waiting for Kafka to recover the outbox: %s", exc)

@@ -84,7 +84,7 @@ def test_the_same_command_sent_twice_concurrently_yields_one_set_of_events() -> 
                 execute(
                     store,
                     handler,
-                    idempotency_key=key,  # type: ignore[arg-type]
+                    idempotency_key=key,
                     fingerprint=fingerprint(*command),
                 )
             )

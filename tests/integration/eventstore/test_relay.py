@@ -14,6 +14,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+import eventstore.relay as relay_module
 from eventstore.relay import Published, Relay, RelayConfig
 from eventstore.runtime import postgres_dsn
 from tests.conftest import stack
@@ -112,7 +113,9 @@ def test_kill_9_of_the_relay_while_publishing_loses_and_duplicates_nothing(
     assert len(messages) == 8 * 50 * 3 * 10
 
 
-def test_events_delivered_before_a_crash_are_recovered_not_published_again() -> None:
+def test_events_delivered_before_a_crash_are_recovered_not_published_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Fault injection: the relay dies after Kafka acknowledged a batch, before marking it."""
     prefix = f"recover-{uuid.uuid4().hex[:8]}"
     append_events(prefix, streams=20, appends_per_stream=2, per_append=5)
@@ -126,12 +129,11 @@ def test_events_delivered_before_a_crash_are_recovered_not_published_again() -> 
     class Died(Exception):
         pass
 
-    dying = Relay(config)
-
-    def die(_delivered: list[Published]) -> None:
+    def die(_self: object, _delivered: list[Published]) -> None:
         raise Died
 
-    dying._mark = die  # type: ignore[method-assign]
+    dying = Relay(config)
+    monkeypatch.setattr(relay_module._Marker, "submit", die)
     with pytest.raises(Died):
         dying.run(once=True)
     published, total = outbox_counts()
@@ -143,6 +145,7 @@ def test_events_delivered_before_a_crash_are_recovered_not_published_again() -> 
         == 200
     )
 
+    monkeypatch.undo()
     survivor = Relay(config)
     assert survivor.run(once=True) == 0, "everything was recovered, nothing re-published"
     assert_topic_holds_exactly(prefix)
@@ -204,3 +207,112 @@ def test_only_one_relay_is_active_at_a_time(tmp_path: Path) -> None:
         if first.poll() is None:
             first.kill()
             first.wait()
+
+
+def test_a_row_committing_late_below_the_rows_in_flight_makes_the_relay_drain_first() -> None:
+    """White-box: a transaction that took its outbox id early but commits after later rows were
+    selected must not be overtaken; the relay sees it after its next select and drains."""
+    import psycopg
+    from confluent_kafka import Producer
+
+    prefix = f"late-{uuid.uuid4().hex[:8]}"
+    late = psycopg.connect(postgres_dsn())  # a transaction held open
+    late.execute(
+        "SELECT es_append(%s, %s, 0, %s::jsonb, %s, '[]'::jsonb, '[]'::jsonb, NULL)",
+        [
+            f"{prefix}-slow",
+            STREAM_TYPE,
+            json.dumps(
+                [
+                    {
+                        "event_id": str(uuid.uuid4()),
+                        "stream_version": 1,
+                        "event_type": "tests.Deposited",
+                        "schema_version": 1,
+                        "occurred_at": "2026-01-01T00:00:00+00:00",
+                        "payload": {"amount": "1", "reference": str(uuid.uuid4())},
+                    }
+                ]
+            ),
+            events_topic(),
+        ],
+    )
+    append_events(f"{prefix}-fast", streams=3, appends_per_stream=2, per_append=5)
+
+    relay = Relay(
+        RelayConfig(
+            dsn=postgres_dsn(), bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS, batch_size=10
+        )
+    )
+    relay._conn = psycopg.connect(postgres_dsn(), autocommit=True)
+    relay._producer = Producer(relay._producer_config())
+    relay._marker = relay_module._Marker(postgres_dsn(), None)
+    relay._marker.start()
+    try:
+        first = relay._produce_batch(exclude=[])
+        assert isinstance(first, relay_module._Batch) and len(first.ids) == 10
+        late.commit()  # the late row is now visible, below the batch in flight
+        assert isinstance(relay._produce_batch(exclude=first.ids), relay_module._Drain)
+        relay._finish(first)
+        relay._marker.drain()
+        after_drain = relay._produce_batch(exclude=[])
+        assert isinstance(after_drain, relay_module._Batch)
+        relay._finish(after_drain)
+        relay._marker.drain()
+    finally:
+        relay._marker.close()
+        relay._conn.close()
+        late.close()
+    assert (
+        Relay(
+            RelayConfig(dsn=postgres_dsn(), bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS)
+        ).run(once=True)
+        >= 0
+    )
+    assert_topic_holds_exactly(prefix)
+
+
+def test_concurrent_writers_on_shared_streams_keep_per_stream_order_through_the_relay(
+    tmp_path: Path,
+) -> None:
+    """Writers racing on the same streams commit out of id order; the topic must still hold
+    every stream in version order, each event once."""
+    import threading
+
+    from eventstore.errors import ConcurrencyError
+
+    prefix = f"race-{uuid.uuid4().hex[:8]}"
+    relay = start_relay(tmp_path / "relay.log", "--batch-size", "25")
+    errors: list[BaseException] = []
+
+    def writer(seed: int) -> None:
+        store = pg_store()
+        try:
+            for i in range(150):
+                stream = f"{prefix}-{(seed * 7 + i) % 12}"
+                while True:
+                    version = store.version(stream)
+                    events = [opened()] if version == 0 else [Deposited(amount=Decimal(i))]
+                    try:
+                        store.append(stream, STREAM_TYPE, events, expected_version=version)
+                        break
+                    except ConcurrencyError:
+                        continue
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    try:
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=180)
+        assert not errors, errors
+        wait_for("the outbox to drain", lambda: outbox_counts()[0] == outbox_counts()[1], 120)
+    finally:
+        relay.send_signal(signal.SIGTERM)
+        relay.wait(timeout=30)
+    messages = assert_topic_holds_exactly(prefix)
+    assert len(messages) == 600

@@ -1,0 +1,385 @@
+"""Event store and relay throughput beside their raw parts and a peer library, in one run.
+
+    python -m bench.eventstore_bench [--quick] [--runs N]      (or: make bench-eventstore)
+
+Figures (median of N runs, with min and max), all against the real local servers:
+- raw insert/tx: one single-row INSERT per transaction with psycopg (the floor of any append);
+- append, 1 and 8 writers: PostgresEventStore.append, one event per command, with its outbox row;
+- eventsourcing: the `eventsourcing` library's Postgres application, one event per save
+  (from bench/.peer-venv, so the library is never a project dependency);
+- raw produce: confluent-kafka producing the relay's exact messages with the relay's settings;
+- relay: the outbox relay publishing those events to Kafka and marking them.
+Writes bench/results/eventstore-<timestamp>.json. Ratios are the headline: the machine is noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, ClassVar
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_DB = os.environ.get("BENCH_POSTGRES_DB", "cqrs_bench")
+# Inherited by the spawned writer processes, so they use the same topic names.
+RUN_ID = os.environ.setdefault("BENCH_RUN_ID", uuid.uuid4().hex[:6])
+PEER_PYTHON = ROOT / "bench" / ".peer-venv" / "bin" / "python"
+STREAM_TYPE = "products.BenchCounter"
+
+
+def configure_env() -> None:
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.django.development",
+            "DJANGO_DEBUG": "false",  # DEBUG keeps every query in memory
+            "POSTGRES_DB": BENCH_DB,
+            "KAFKA_TOPIC_PREFIX": f"bench-{RUN_ID}.",
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Incremented:
+    event_type: ClassVar[str] = "bench.Incremented"
+    schema_version: ClassVar[int] = 1
+    amount: Decimal
+    note: str = "a typical small event payload"
+
+
+def store() -> Any:
+    from django.conf import settings
+
+    from eventstore.events import EventRegistry
+    from eventstore.postgres import PostgresEventStore
+
+    registry = EventRegistry()
+    registry.register(Incremented)
+    topic = f"{settings.KAFKA_TOPIC_PREFIX}products.events"
+    return PostgresEventStore(registry, topic_for=lambda _st: topic)
+
+
+def dsn() -> str:
+    from eventstore.runtime import postgres_dsn
+
+    return postgres_dsn()
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+def raw_insert(n: int) -> float:
+    import psycopg
+
+    with psycopg.connect(dsn(), autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_raw "
+            "(id bigserial PRIMARY KEY, stream_id text, payload jsonb)"
+        )
+        payload = json.dumps({"amount": "1", "note": "a typical small event payload"})
+        start = time.perf_counter()
+        for i in range(n):
+            conn.execute(
+                "INSERT INTO bench_raw (stream_id, payload) VALUES (%s, %s::jsonb)",
+                [f"s-{i % 100}", payload],
+            )
+        return n / (time.perf_counter() - start)
+
+
+def appends(n: int, prefix: str) -> float:
+    """n appends of one event each, 100 per stream, on this process's Django connection."""
+    from django.db import connection
+
+    es = store()
+    start = time.perf_counter()
+    for i in range(n):
+        es.append(
+            f"{prefix}-{i // 100}",
+            STREAM_TYPE,
+            [Incremented(amount=Decimal(i))],
+            expected_version=i % 100,
+        )
+    elapsed = time.perf_counter() - start
+    connection.close()
+    return n / elapsed
+
+
+def _writer(index: int, n: int, barrier: Any, out: Any) -> None:
+    configure_env()
+    import django
+
+    django.setup()
+    store().version("warm-up")
+    barrier.wait(timeout=120)
+    start = time.perf_counter()
+    appends(n, f"w{index}-{uuid.uuid4().hex[:6]}")
+    out.put((start, time.perf_counter()))
+
+
+def parallel_appends(n_total: int, writers: int) -> float:
+    ctx = multiprocessing.get_context("spawn")
+    barrier, out = ctx.Barrier(writers), ctx.Queue()
+    procs = [
+        ctx.Process(target=_writer, args=(i, n_total // writers, barrier, out))
+        for i in range(writers)
+    ]
+    for p in procs:
+        p.start()
+    spans = [out.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join()
+    wall = max(end for _, end in spans) - min(start for start, _ in spans)
+    return float((n_total // writers) * writers / wall)
+
+
+def peer(n: int) -> float | None:
+    if not PEER_PYTHON.exists():
+        return None
+    proc = subprocess.run(
+        [str(PEER_PYTHON), str(ROOT / "bench" / "eventsourcing_peer.py"), str(n)],
+        capture_output=True,
+        text=True,
+        env=os.environ,
+        timeout=900,
+    )
+    if proc.returncode != 0:
+        print(f"eventsourcing peer failed: {proc.stderr.strip()[-500:]}", file=sys.stderr)
+        return None
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return float(result["events"] / result["seconds"])
+
+
+def fill_outbox(n: int) -> None:
+    """n unpublished events, 100 per append (fast), for the relay to publish."""
+    es = store()
+    prefix = f"fill-{uuid.uuid4().hex[:6]}"
+    for i in range(0, n, 100):
+        es.append(
+            f"{prefix}-{i // 100}",
+            STREAM_TYPE,
+            [Incremented(amount=Decimal(j)) for j in range(100)],
+            expected_version=0,
+        )
+
+
+def pending_messages() -> list[tuple[Any, ...]]:
+    import psycopg
+
+    from eventstore.relay import _BATCH_SQL
+
+    with psycopg.connect(dsn(), autocommit=True) as conn:
+        conn.execute("SET TIME ZONE 'UTC'")
+        return conn.execute(_BATCH_SQL, ["{}", 10_000_000]).fetchall()
+
+
+def raw_produce(rows: list[tuple[Any, ...]]) -> float:
+    from confluent_kafka import Producer
+    from django.conf import settings
+
+    from eventstore.relay import Relay, RelayConfig
+
+    config = Relay(RelayConfig(dsn="", bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS))
+    producer = Producer(config._producer_config())
+    topic = f"{settings.KAFKA_TOPIC_PREFIX}raw"
+    acked = 0
+
+    def on_delivery(err: Any, _msg: Any) -> None:
+        nonlocal acked
+        if err is None:
+            acked += 1
+
+    start = time.perf_counter()
+    for row in rows:
+        headers = [
+            ("event_id", row[3]),
+            ("event_type", row[4]),
+            ("schema_version", row[5]),
+            ("stream_type", row[6]),
+            ("stream_version", row[7]),
+            ("occurred_at", row[8]),
+            ("correlation_id", row[9]),
+            ("causation_id", row[10]),
+            ("actor", row[11]),
+        ]
+        while True:
+            try:
+                producer.produce(
+                    topic, key=row[2], value=row[12], headers=headers, on_delivery=on_delivery
+                )
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush(120)
+    elapsed = time.perf_counter() - start
+    assert acked == len(rows), f"only {acked} of {len(rows)} acknowledged"
+    return len(rows) / elapsed
+
+
+def relay_once() -> float:
+    from django.conf import settings
+
+    from eventstore.relay import Relay, RelayConfig
+
+    relay = Relay(
+        RelayConfig(
+            dsn=dsn(),
+            bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
+            batch_size=settings.EVENTSTORE_RELAY_BATCH_SIZE,
+        )
+    )
+    start = time.perf_counter()
+    published = relay.run(once=True)
+    return published / (time.perf_counter() - start)
+
+
+# ---------------------------------------------------------------- the run
+
+
+def setup() -> None:
+    import psycopg
+
+    base = dict(
+        host=os.environ.get("POSTGRES_HOST", "127.0.0.1"),
+        port=os.environ.get("POSTGRES_PORT", "5432"),
+        user=os.environ.get("POSTGRES_USER", "cqrs"),
+        password=os.environ.get("POSTGRES_PASSWORD", "cqrs"),
+    )
+    from psycopg.conninfo import make_conninfo
+
+    main_db = make_conninfo(dbname=os.environ.get("POSTGRES_MAIN_DB", "cqrs"), **base)
+    with psycopg.connect(main_db, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+    import django
+    from django.conf import settings
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    from eventstore.kafka_admin import ensure_topics
+
+    topics = dict(settings.KAFKA_TOPICS)
+    topics[f"{settings.KAFKA_TOPIC_PREFIX}raw"] = topics[next(iter(topics))]
+    ensure_topics(settings.KAFKA_BOOTSTRAP_SERVERS, topics)
+
+
+def teardown() -> None:
+    from django.conf import settings
+
+    from eventstore.kafka_admin import delete_topics
+
+    names = [*settings.KAFKA_TOPICS, f"{settings.KAFKA_TOPIC_PREFIX}raw"]
+    delete_topics(settings.KAFKA_BOOTSTRAP_SERVERS, names)
+
+
+def summarize(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    return {
+        k: {"median": statistics.median(v), "min": min(v), "max": max(v), "runs": len(v)}
+        for k, v in samples.items()
+        if v
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller volumes (under a minute)")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    n = (
+        dict(insert=400, append=400, parallel=1600, peer=400, relay=20_000)
+        if args.quick
+        else dict(insert=2000, append=2000, parallel=8000, peer=2000, relay=100_000)
+    )
+    configure_env()
+    sys.path.insert(0, str(ROOT))
+    setup()
+    samples: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "raw_insert_per_tx",
+            "append_1_writer",
+            "append_8_writers",
+            "eventsourcing_1_writer",
+            "raw_produce",
+            "relay",
+        )
+    }
+    try:
+        for run in range(1, args.runs + 1):
+            print(f"run {run}/{args.runs} ...", flush=True)
+            samples["raw_insert_per_tx"].append(raw_insert(n["insert"]))
+            samples["append_1_writer"].append(appends(n["append"], f"a-{run}-{RUN_ID}"))
+            samples["append_8_writers"].append(parallel_appends(n["parallel"], 8))
+            if (rate := peer(n["peer"])) is not None:
+                samples["eventsourcing_1_writer"].append(rate)
+            relay_once()  # publish what the append scenarios left, untimed
+            fill_outbox(n["relay"])
+            rows = pending_messages()
+            samples["raw_produce"].append(raw_produce(rows))
+            samples["relay"].append(relay_once())
+    finally:
+        teardown()
+    report(summarize(samples), args)
+    return 0
+
+
+def report(figures: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
+    def med(key: str) -> float | None:
+        return figures[key]["median"] if key in figures else None
+
+    print(f"\n{'events/s':<28}{'median':>10}{'min':>10}{'max':>10}")
+    for key, f in figures.items():
+        print(f"{key:<28}{f['median']:>10.0f}{f['min']:>10.0f}{f['max']:>10.0f}")
+    ratios: dict[str, tuple[float | None, str]] = {
+        "append_1 / raw_insert": (
+            _ratio(med("append_1_writer"), med("raw_insert_per_tx")),
+            "target >= 0.50",
+        ),
+        "append_1 / eventsourcing": (
+            _ratio(med("append_1_writer"), med("eventsourcing_1_writer")),
+            "target >= 1.00",
+        ),
+        "append_8 / append_1": (
+            _ratio(med("append_8_writers"), med("append_1_writer")),
+            "scaling with writers",
+        ),
+        "relay / raw_produce": (_ratio(med("relay"), med("raw_produce")), ""),
+        "relay / 20,000 events/s": (_ratio(med("relay"), 20_000.0), "target >= 1.00"),
+    }
+    print(f"\n{'ratio':<28}{'value':>10}")
+    for name, (value, note) in ratios.items():
+        shown = f"{value:.2f}" if value is not None else "n/a"
+        print(f"{name:<28}{shown:>10}   {note}")
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"eventstore-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    path.write_text(
+        json.dumps(
+            {
+                "quick": args.quick,
+                "runs": args.runs,
+                "figures": figures,
+                "ratios": {k: v for k, (v, _) in ratios.items()},
+            },
+            indent=2,
+        )
+    )
+    print(f"\nwrote {path.relative_to(ROOT)}")
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
