@@ -177,7 +177,7 @@ def pending_messages() -> list[tuple[Any, ...]]:
 
     with psycopg.connect(dsn(), autocommit=True) as conn:
         conn.execute("SET TIME ZONE 'UTC'")
-        return conn.execute(_BATCH_SQL, ["{}", 10_000_000]).fetchall()
+        return conn.execute(_BATCH_SQL, [0, 10_000_000]).fetchall()
 
 
 def raw_produce(rows: list[tuple[Any, ...]]) -> float:

@@ -1,0 +1,24 @@
+"""The API root: `/api/v1/` lists where the API's parts are. Modules add their routes here."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+
+class ApiRootApi(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+
+    @extend_schema(summary="Links to the API's schema, docs and health endpoints")
+    def get(self, request: Request) -> Response:
+        return Response({
+            "schema": request.build_absolute_uri(reverse("api-schema")),
+            "docs": request.build_absolute_uri(reverse("api-docs")),
+            "health": request.build_absolute_uri(reverse("healthz")),
+            "ready": request.build_absolute_uri(reverse("readyz")),
+        })
