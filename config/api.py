@@ -16,9 +16,11 @@ class ApiRootApi(APIView):
 
     @extend_schema(summary="Links to the API's schema, docs and health endpoints")
     def get(self, request: Request) -> Response:
-        return Response({
-            "schema": request.build_absolute_uri(reverse("api-schema")),
-            "docs": request.build_absolute_uri(reverse("api-docs")),
-            "health": request.build_absolute_uri(reverse("healthz")),
-            "ready": request.build_absolute_uri(reverse("readyz")),
-        })
+        return Response(
+            {
+                "schema": request.build_absolute_uri(reverse("api-schema")),
+                "docs": request.build_absolute_uri(reverse("api-docs")),
+                "health": request.build_absolute_uri(reverse("healthz")),
+                "ready": request.build_absolute_uri(reverse("readyz")),
+            }
+        )

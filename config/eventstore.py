@@ -33,6 +33,11 @@ def build_registry() -> EventRegistry:
         upcasters = getattr(events, "register_upcasters", None)
         if upcasters is not None:
             upcasters(registry)
+    for path in settings.EVENTSTORE_EXTRA_EVENT_MODULES:
+        extra = importlib.import_module(path)
+        registry.register_module(extra)
+        if hasattr(extra, "register_upcasters"):
+            extra.register_upcasters(registry)
     return registry
 
 

@@ -6,3 +6,11 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# The test ledger's events and projections (tests/support), for the worker processes too.
+EVENTSTORE_EXTRA_EVENT_MODULES = ["tests.support.ledger"]
+PROJECTIONS = [
+    "tests.support.projections.LedgerBalances",
+    "tests.support.projections.LedgerRedis",
+]
+PROJECTIONS_RETRY_BACKOFF = 0.01

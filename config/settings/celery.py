@@ -22,6 +22,12 @@ CELERY_TASK_ROUTES = {
     "projections.*": {"queue": "projections"},
     "side_effects.*": {"queue": "side_effects"},
 }
+CELERY_BEAT_SCHEDULE = {
+    "projections-catch-up-all": {
+        "task": "projections.catch_up_all",
+        "schedule": env.float("PROJECTIONS_CATCH_UP_INTERVAL", default=30.0),
+    },
+}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_SERIALIZER = "json"

@@ -12,3 +12,7 @@ EVENTSTORE_SNAPSHOT_EVERY_BY_TYPE = {
 EVENTSTORE_RELAY_BATCH_SIZE = env.int("EVENTSTORE_RELAY_BATCH_SIZE", default=5000)
 # Seconds the relay waits for a NOTIFY before looking anyway (a safety net, not the mechanism).
 EVENTSTORE_RELAY_IDLE_WAIT = env.float("EVENTSTORE_RELAY_IDLE_WAIT", default=5.0)
+# Called by the relay with each batch it published (wakes the projections).
+EVENTSTORE_RELAY_ON_PUBLISHED = "projections.tasks.on_published"
+# Event modules beyond apps.<module>.events (tests add their own).
+EVENTSTORE_EXTRA_EVENT_MODULES: list[str] = []

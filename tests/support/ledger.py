@@ -83,11 +83,7 @@ class Everything:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def registry() -> EventRegistry:
-    reg = EventRegistry()
-    for cls in (LedgerOpened, Deposited, Withdrawn, Renamed, Everything):
-        reg.register(cls)
-
+def register_upcasters(reg: EventRegistry) -> None:
     @reg.upcaster("tests.Renamed", from_version=1)
     def _name_to_owner(payload: dict[str, Any]) -> dict[str, Any]:
         payload = dict(payload)
@@ -95,6 +91,12 @@ def registry() -> EventRegistry:
         payload.setdefault("nickname", None)
         return payload
 
+
+def registry() -> EventRegistry:
+    reg = EventRegistry()
+    for cls in (LedgerOpened, Deposited, Withdrawn, Renamed, Everything):
+        reg.register(cls)
+    register_upcasters(reg)
     return reg
 
 

@@ -1,0 +1,13 @@
+"""The projection engine."""
+
+from config.env import env
+
+# Dotted paths of every projection class (modules add theirs).
+PROJECTIONS: list[str] = []
+PROJECTIONS_BATCH_SIZE = env.int("PROJECTIONS_BATCH_SIZE", default=1000)
+# Attempts at one failing event before it is parked as a dead letter.
+PROJECTIONS_MAX_ATTEMPTS = env.int("PROJECTIONS_MAX_ATTEMPTS", default=3)
+PROJECTIONS_RETRY_BACKOFF = env.float("PROJECTIONS_RETRY_BACKOFF", default=0.2)
+# Seconds between periodic catch-ups of every partition with lag (the safety net under the
+# relay's wake-ups).
+PROJECTIONS_CATCH_UP_INTERVAL = env.float("PROJECTIONS_CATCH_UP_INTERVAL", default=30.0)

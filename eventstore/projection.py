@@ -1,0 +1,87 @@
+"""Read models built from the event log: the contract modules implement, the engine runs.
+
+A projection is a named read model with one handler per event type it cares about. It lives
+below the engine (`projections/`) so that business modules can define their read models without
+depending on the engine (the layers are config > projections > apps > eventstore).
+
+    class Balances(PostgresProjection):
+        name = "ledger.balances"
+        topics = ("accounts",)               # the modules whose topics it reads
+        tables = ("ledger_balance",)
+
+        @handles(Deposited)
+        def _deposited(self, cur, envelope):
+            cur.execute("UPDATE ledger_balance SET balance = balance + %s WHERE id = %s", ...)
+
+Postgres handlers receive a cursor inside the engine's transaction (the checkpoint is written in
+the same transaction). Redis handlers receive a MULTI pipeline (the checkpoint is set in the same
+EXEC): they queue writes and never read, so a batch is applied all or nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+from eventstore.events import EventEnvelope
+
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def handles(*event_classes: type) -> Callable[[F], F]:
+    """Mark a projection method as the handler of the given event classes."""
+
+    def decorator(fn: F) -> F:
+        fn._handles = tuple(c.event_type for c in event_classes)  # type: ignore[attr-defined]
+        return fn
+
+    return decorator
+
+
+class Projection:
+    name: ClassVar[str]
+    topics: ClassVar[tuple[str, ...]]
+    # Bump when the handlers change what they write: the engine then asks for a rebuild.
+    version: ClassVar[int] = 1
+    kind: ClassVar[str]
+    _handlers: ClassVar[dict[str, Callable[..., None]]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        found: dict[str, Callable[..., None]] = {}
+        for klass in reversed(cls.__mro__):
+            for attr in vars(klass).values():
+                for event_type in getattr(attr, "_handles", ()):
+                    found[event_type] = attr
+        cls._handlers = found
+
+    def handles_type(self, event_type: str) -> bool:
+        return event_type in self._handlers
+
+    @property
+    def event_types(self) -> frozenset[str]:
+        return frozenset(self._handlers)
+
+    def apply(self, target: Any, envelope: EventEnvelope) -> None:
+        self._handlers[envelope.event_type](self, target, envelope)
+
+
+class PostgresProjection(Projection):
+    kind = "postgres"
+    # The tables it owns: emptied on rebuild, copied for a shadow rebuild, dumped for comparison.
+    tables: ClassVar[tuple[str, ...]] = ()
+
+    def setup(self, cur: Any) -> None:
+        """Create the tables if they do not exist (projections without migrations)."""
+
+
+class RedisProjection(Projection):
+    kind = "redis"
+
+    def __init__(self, namespace: str = "") -> None:
+        # All keys live under one namespace, so a rebuild can drop them and a shadow rebuild
+        # can write beside them.
+        self.namespace = namespace
+
+    def key(self, *parts: object) -> str:
+        return ":".join([self.namespace, *(str(p) for p in parts)])

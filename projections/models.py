@@ -1,0 +1,64 @@
+"""The engine's own tables: checkpoints of Postgres projections and dead letters."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models.functions import Now
+
+
+class Checkpoint(models.Model):
+    """Next offset to read, per (projection, topic, partition). Written in the same transaction
+    as the read-model rows of a Postgres projection. Redis projections keep theirs in Redis."""
+
+    projection = models.CharField(max_length=200)
+    topic = models.CharField(max_length=255)
+    partition = models.IntegerField()
+    next_offset = models.BigIntegerField()
+    updated_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "proj_checkpoint"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["projection", "topic", "partition"], name="proj_checkpoint_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.projection} {self.topic}[{self.partition}] @ {self.next_offset}"
+
+
+class DeadLetter(models.Model):
+    """An event a projection could not apply (parked), or one waiting behind it (blocked)."""
+
+    class Status(models.TextChoices):
+        PARKED = "parked", "parked: its handler failed"
+        BLOCKED = "blocked", "blocked: waits behind a parked event of its stream"
+        RESOLVED = "resolved", "resolved by a redrive"
+        SKIPPED = "skipped", "skipped by an operator"
+
+    projection = models.CharField(max_length=200)
+    topic = models.CharField(max_length=255)
+    partition = models.IntegerField()
+    offset = models.BigIntegerField()
+    stream_id = models.CharField(max_length=255)
+    stream_version = models.IntegerField()
+    event_id = models.UUIDField()
+    event_type = models.CharField(max_length=255)
+    message = models.BinaryField()
+    status = models.CharField(max_length=10, choices=Status.choices)
+    error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+    attempts = models.IntegerField(default=0)
+    created_at = models.DateTimeField(db_default=Now())
+    resolved_at = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "proj_dead_letter"
+        constraints = [
+            models.UniqueConstraint(fields=["projection", "event_id"], name="proj_dead_letter_uniq")
+        ]
+        indexes = [models.Index(fields=["projection", "status", "stream_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.projection}: {self.event_type} {self.stream_id} v{self.stream_version}"

@@ -1,0 +1,241 @@
+"""Catching a projection up on one partition: batches applied atomically with the checkpoint,
+poison events parked in dead letters with their stream behind them, other streams going on."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import redis
+from confluent_kafka import Message
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
+
+from eventstore.events import EventEnvelope, EventRegistry
+from eventstore.projection import Projection
+from eventstore.serialization import decode_envelope
+from projections import log as kafka_log
+from projections.targets import Target
+
+logger = logging.getLogger("projections")
+
+# Failures of the servers, not of a handler: the task retries later, nothing is parked.
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    psycopg.OperationalError,
+    redis.ConnectionError,
+    redis.TimeoutError,
+)
+
+
+@dataclass
+class CatchUp:
+    applied: int = 0
+    dead_lettered: int = 0
+    next_offset: int = 0
+    reached_end: bool = False
+    conflicts: int = 0
+
+
+def catch_up(
+    projection: Projection,
+    target: Target,
+    topic: str,
+    partition: int,
+    *,
+    registry: EventRegistry,
+    batch_size: int | None = None,
+    max_seconds: float | None = None,
+    end: int | None = None,
+) -> CatchUp:
+    batch_size = batch_size or settings.PROJECTIONS_BATCH_SIZE
+    result = CatchUp()
+    end = kafka_log.log_end(topic, partition) if end is None else end
+    started = time.monotonic()
+    offset = target.next_offset(topic, partition)
+    while offset < end:
+        messages = kafka_log.read(topic, partition, offset, min(batch_size, end - offset))
+        if not messages:
+            break
+        if messages[0].offset() != offset:
+            raise RuntimeError(
+                f"{topic}[{partition}]: asked for offset {offset}, got {messages[0].offset()}"
+            )
+        applied = apply_batch(projection, target, topic, partition, messages, registry, result)
+        if not applied:
+            # Someone else moved the checkpoint (an overlapping run): start from theirs.
+            result.conflicts += 1
+            offset = target.next_offset(topic, partition)
+            continue
+        offset = (messages[-1].offset() or 0) + 1
+        if max_seconds is not None and time.monotonic() - started > max_seconds:
+            break
+    result.next_offset = offset
+    result.reached_end = offset >= end
+    return result
+
+
+def apply_batch(
+    projection: Projection,
+    target: Target,
+    topic: str,
+    partition: int,
+    messages: Sequence[Message],
+    registry: EventRegistry,
+    result: CatchUp,
+) -> bool:
+    expected = messages[0].offset() or 0
+    next_offset = (messages[-1].offset() or 0) + 1
+    parked = parked_streams(projection.name)
+    relevant: list[tuple[Message, EventEnvelope]] = []
+    for msg in messages:
+        event_type = kafka_log.header(msg, "event_type")
+        if event_type is None or not projection.handles_type(event_type):
+            continue
+        relevant.append((msg, decode_envelope(registry, msg.value() or b"")))
+    if not any(env.stream_id in parked for _, env in relevant):
+        try:
+            ok = target.apply(
+                topic,
+                partition,
+                [env for _, env in relevant],
+                expected_offset=expected,
+                next_offset=next_offset,
+            )
+            if ok:
+                result.applied += len(relevant)
+            return ok
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception:  # noqa: BLE001 - a handler failed: find the poison one by one
+            logger.warning(
+                "%s: batch at %s[%s]@%s failed; isolating the poison event",
+                projection.name,
+                topic,
+                partition,
+                expected,
+                exc_info=True,
+            )
+    return _apply_one_by_one(projection, target, topic, partition, messages, relevant, result)
+
+
+def _apply_one_by_one(
+    projection: Projection,
+    target: Target,
+    topic: str,
+    partition: int,
+    messages: Sequence[Message],
+    relevant: list[tuple[Message, EventEnvelope]],
+    result: CatchUp,
+) -> bool:
+    envelopes = {msg.offset(): env for msg, env in relevant}
+    offset = messages[0].offset() or 0
+    for msg in messages:
+        msg_offset = msg.offset() or 0
+        env = envelopes.get(msg_offset)
+        dead: list[dict[str, Any]] = []
+        to_apply: list[EventEnvelope] = []
+        if env is not None:
+            if env.stream_id in parked_streams(projection.name):
+                dead.append(_dead_letter(projection, topic, partition, msg, env, "blocked"))
+            else:
+                failure = _try_alone(projection, target, topic, partition, env, msg_offset)
+                if failure is None:
+                    result.applied += 1
+                    offset = msg_offset + 1
+                    continue
+                if failure == "conflict":
+                    return False
+                dead.append(_dead_letter(projection, topic, partition, msg, env, "parked", failure))
+        if not target.apply(
+            topic,
+            partition,
+            to_apply,
+            expected_offset=offset,
+            next_offset=msg_offset + 1,
+            dead_letters=dead,
+        ):
+            return False
+        result.dead_lettered += len(dead)
+        offset = msg_offset + 1
+    return True
+
+
+def _try_alone(
+    projection: Projection,
+    target: Target,
+    topic: str,
+    partition: int,
+    env: EventEnvelope,
+    offset: int,
+) -> str | None:
+    """Apply one event with bounded retries: None if applied, "conflict", or the traceback."""
+    attempts = settings.PROJECTIONS_MAX_ATTEMPTS
+    for attempt in range(1, attempts + 1):
+        try:
+            if target.apply(
+                topic, partition, [env], expected_offset=offset, next_offset=offset + 1
+            ):
+                return None
+            return "conflict"
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception:  # noqa: BLE001 - the handler's failure, kept with the dead letter
+            if attempt == attempts:
+                return traceback.format_exc()
+            time.sleep(settings.PROJECTIONS_RETRY_BACKOFF * attempt)
+    return None  # unreachable
+
+
+def _dead_letter(
+    projection: Projection,
+    topic: str,
+    partition: int,
+    msg: Message,
+    env: EventEnvelope,
+    status: str,
+    failure: str = "",
+) -> dict[str, Any]:
+    lines = failure.strip().splitlines()
+    logger.error(
+        "%s: %s %s v%s %s",
+        projection.name,
+        status,
+        env.stream_id,
+        env.stream_version,
+        lines[-1] if lines else "",
+    )
+    return {
+        "projection": projection.name,
+        "topic": topic,
+        "partition": partition,
+        "offset": msg.offset(),
+        "stream_id": env.stream_id,
+        "stream_version": env.stream_version,
+        "event_id": env.event_id,
+        "event_type": env.event_type,
+        "message": msg.value(),
+        "status": status,
+        "error": lines[-1] if lines else "",
+        "traceback": failure,
+        "attempts": settings.PROJECTIONS_MAX_ATTEMPTS if status == "parked" else 0,
+    }
+
+
+def parked_streams(projection_name: str) -> set[str]:
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT DISTINCT stream_id FROM proj_dead_letter WHERE projection = %s "
+            "AND status IN ('parked', 'blocked')",
+            [projection_name],
+        )
+        return {row[0] for row in cur.fetchall()}
+
+
+__all__ = ["INFRASTRUCTURE_ERRORS", "CatchUp", "DatabaseError", "apply_batch", "catch_up"]

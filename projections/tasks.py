@@ -1,0 +1,88 @@
+"""Celery entry points of the projection engine. Thin: they name a (projection, topic,
+partition) and call the runner under the ownership lock. Event payloads never travel through
+RabbitMQ; workers read them from Kafka."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from celery import shared_task
+from django.conf import settings
+from django_redis import get_redis_connection
+
+from projections import locks, registry
+from projections.runner import INFRASTRUCTURE_ERRORS, catch_up
+from projections.targets import target_for
+
+logger = logging.getLogger("projections")
+
+
+def _pending_key(name: str, topic: str, partition: int) -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:proj:queued:{name}:{topic}:{partition}"
+
+
+@shared_task(
+    name="projections.catch_up",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=INFRASTRUCTURE_ERRORS,
+    retry_backoff=True,
+    retry_backoff_max=30,
+    max_retries=8,
+)
+def catch_up_partition(name: str, topic: str, partition: int) -> dict[str, Any]:
+    """Apply everything in the partition past the projection's checkpoint."""
+    projection = registry.get(name)
+    get_redis_connection("default").delete(_pending_key(name, topic, partition))
+    totals = {"applied": 0, "dead_lettered": 0}
+
+    def work() -> None:
+        while True:
+            result = catch_up(
+                projection,
+                target_for(projection),
+                topic,
+                partition,
+                registry=registry.event_registry(),
+                max_seconds=60,
+            )
+            totals["applied"] += result.applied
+            totals["dead_lettered"] += result.dead_lettered
+            if result.reached_end:
+                return
+
+    locks.run_owned(name, topic, partition, work)
+    return totals
+
+
+def wake(name: str, topic: str, partition: int) -> None:
+    """Enqueue a catch-up unless one is already queued and not yet started."""
+    key = _pending_key(name, topic, partition)
+    if get_redis_connection("default").set(key, 1, nx=True, ex=300):
+        catch_up_partition.delay(name, topic, partition)
+
+
+def on_published(published: Sequence[Any]) -> None:
+    """Relay hook: wake every projection reading a partition that just received events."""
+    partitions: dict[str, set[int]] = defaultdict(set)
+    for p in published:
+        partitions[p.topic].add(p.partition)
+    for topic, parts in partitions.items():
+        for projection in registry.readers_of(topic):
+            for partition in parts:
+                wake(projection.name, topic, partition)
+
+
+@shared_task(name="projections.catch_up_all", acks_late=True)
+def catch_up_all() -> int:
+    """Periodic safety net: wake every (projection, partition) that has lag."""
+    from projections.status import partitions_with_lag
+
+    woken = 0
+    for name, topic, partition in partitions_with_lag():
+        wake(name, topic, partition)
+        woken += 1
+    return woken

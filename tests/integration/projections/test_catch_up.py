@@ -1,0 +1,100 @@
+"""The projection engine against real Kafka, Postgres, Redis, RabbitMQ and worker processes."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from projections import registry
+from projections.status import partitions
+from projections.tasks import catch_up_partition, wake
+from tests.support.engine import (
+    PG,
+    REDIS,
+    catch_up_all_partitions,
+    dump,
+    fast_forward,
+    lag,
+    publish,
+    start_worker,
+)
+from tests.support.pg import wait_for
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True)
+def fresh() -> None:
+    for name in (PG, REDIS):
+        fast_forward(name)
+
+
+@pytest.mark.parametrize("name", [PG, REDIS])
+def test_the_same_catch_up_delivered_twice_changes_nothing_the_second_time(name: str) -> None:
+    prefix = f"twice-{uuid.uuid4().hex[:8]}"
+    publish(prefix, streams=12, deposits=9, amount=Decimal("2.50"))
+    catch_up_all_partitions(name)
+    first = dump(name, prefix)
+    catch_up_all_partitions(name)  # the same tasks again, as a redelivery would run them
+    assert dump(name, prefix) == first
+    assert lag(name) == 0
+    if name == PG:
+        assert len(first) == 12
+        assert all(row[2] == "22.50" and row[3] == list(range(1, 11)) for row in first)
+    else:
+        assert set(first["cents"].values()) == {2250}
+        assert all(first[k] == list(range(1, 11)) for k in first if ":versions:" in k)
+
+
+def test_a_stale_runner_cannot_apply_a_batch_twice() -> None:
+    """Two runners at the same checkpoint: only the first moves it; the second applies nothing."""
+    from projections import log
+    from projections.runner import CatchUp, apply_batch
+    from projections.targets import target_for
+
+    prefix = f"stale-{uuid.uuid4().hex[:8]}"
+    publish(prefix, streams=6, deposits=3)
+    projection = registry.get(PG)
+    target = target_for(projection)
+    topic = registry.topics_of(projection)[0]
+    for partition in partitions(topic):
+        start = target.next_offset(topic, partition)
+        messages = log.read(topic, partition, start, 1000)
+        if not messages:
+            continue
+        assert apply_batch(
+            projection, target, topic, partition, messages, registry.event_registry(), CatchUp()
+        )
+        assert not apply_batch(
+            projection, target, topic, partition, messages, registry.event_registry(), CatchUp()
+        )
+    assert all(row[3] == [1, 2, 3, 4] for row in dump(PG, prefix))
+
+
+def test_two_worker_processes_keep_per_stream_order(tmp_path: Path) -> None:
+    prefix = f"order-{uuid.uuid4().hex[:8]}"
+    workers = [start_worker(tmp_path / f"worker{i}.log", "-c", "2") for i in range(2)]
+    try:
+        for round_ in range(5):
+            publish(f"{prefix}-r{round_}", streams=10, deposits=20)
+            for name in (PG, REDIS):
+                topic = registry.topics_of(registry.get(name))[0]
+                for partition in partitions(topic):
+                    wake(name, topic, partition)
+                    catch_up_partition.delay(name, topic, partition)  # duplicates on purpose
+        wait_for("both projections to catch up", lambda: lag(PG) == 0 and lag(REDIS) == 0, 120)
+    finally:
+        for w in workers:
+            w.send_signal(signal.SIGTERM)
+        for w in workers:
+            w.wait(timeout=60)
+    rows = dump(PG, prefix)
+    assert len(rows) == 50
+    assert all(row[3] == list(range(1, 22)) for row in rows), "gap, repeat or inversion"
+    redis_dump = dump(REDIS, prefix)
+    versions = [v for k, v in redis_dump.items() if ":versions:" in k]
+    assert len(versions) == 50 and all(v == list(range(1, 22)) for v in versions)

@@ -1,0 +1,148 @@
+"""Helpers for projection engine tests: publish events, dump read models, fast-forward."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django_redis import get_redis_connection
+
+from eventstore.relay import Relay, RelayConfig
+from eventstore.runtime import postgres_dsn
+from projections import registry
+from projections.status import partitions
+from projections.targets import PostgresTarget, RedisTarget, redis_namespace, target_for
+from projections.tasks import catch_up_partition
+from tests.support.ledger import STREAM_TYPE, Deposited
+from tests.support.pg import ROOT, child_env, pg_store
+from tests.support.store_contract import opened
+
+PG, REDIS = "tests.ledger_balances", "tests.ledger_redis"
+
+
+def publish(prefix: str, streams: int, deposits: int, amount: Decimal = Decimal(1)) -> int:
+    """Open `streams` ledgers with `deposits` deposits each, and relay them to Kafka."""
+    store = pg_store()
+    for s in range(streams):
+        events = [opened(), *[Deposited(amount=amount) for _ in range(deposits)]]
+        store.append(f"{prefix}-{s}", STREAM_TYPE, events, expected_version=0)
+    relay()
+    return streams * (deposits + 1)
+
+
+def relay() -> None:
+    Relay(
+        RelayConfig(
+            dsn=postgres_dsn(), bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS, idle_wait=0.2
+        )
+    ).run(once=True)
+
+
+def fast_forward(name: str) -> None:
+    """Empty the read model and start it at the end of the log (ignore earlier tests' events)."""
+    projection = registry.get(name)
+    target = target_for(projection)
+    with connection.cursor() as cur:
+        cur.execute("DELETE FROM proj_dead_letter WHERE projection = %s", [name])
+        cur.execute("DELETE FROM proj_checkpoint WHERE projection = %s", [name])
+    if isinstance(target, PostgresTarget):
+        target.setup()
+        with connection.cursor() as cur:
+            for table in target.projection.tables:
+                cur.execute(f"TRUNCATE {table}")
+    else:
+        assert isinstance(target, RedisTarget)
+        for key in target.client.scan_iter(match=f"{redis_namespace(name)}:*", count=1000):
+            target.client.delete(key)
+    for topic in registry.topics_of(projection):
+        for partition in partitions(topic):
+            end = kafka_end(topic, partition)
+            assert target.apply(
+                topic,
+                partition,
+                [],
+                expected_offset=target.next_offset(topic, partition),
+                next_offset=end,
+            )
+
+
+def kafka_end(topic: str, partition: int) -> int:
+    from projections import log
+
+    return log.log_end(topic, partition)
+
+
+def catch_up_all_partitions(name: str) -> None:
+    for topic in registry.topics_of(registry.get(name)):
+        for partition in partitions(topic):
+            catch_up_partition(name, topic, partition)
+
+
+def dump(name: str, prefix: str) -> Any:
+    """A canonical dump of one read model, limited to the streams of one test."""
+    if name == PG:
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT stream_id, owner, balance::text, versions FROM "
+                "test_ledger_balance WHERE stream_id LIKE %s ORDER BY stream_id",
+                [f"{prefix}-%"],
+            )
+            return [list(row) for row in cur.fetchall()]
+    client = get_redis_connection("default")
+    ns = redis_namespace(name)
+    out: dict[str, Any] = {
+        "owner": {
+            k.decode(): v.decode()
+            for k, v in client.hgetall(f"{ns}:owner").items()
+            if k.decode().startswith(prefix)
+        },
+        "cents": {
+            k.decode(): int(v)
+            for k, v in client.hgetall(f"{ns}:cents").items()
+            if k.decode().startswith(prefix)
+        },
+    }
+    for key in sorted(client.scan_iter(match=f"{ns}:versions:{prefix}-*", count=1000)):
+        out[key.decode()] = [int(v) for v in client.lrange(key, 0, -1)]
+    return json.loads(json.dumps(out, sort_keys=True))
+
+
+def lag(name: str) -> int:
+    from projections.status import status
+
+    return sum(row.lag for row in status([name]))
+
+
+def start_worker(log: Path, *extra: str) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as fh:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                "projections",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "INFO",
+                "-n",
+                f"w{os.getpid()}-{len(extra)}-{log.stem}@%h",
+                *extra,
+            ],
+            cwd=ROOT,
+            env=child_env(),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )

@@ -1,0 +1,71 @@
+"""Projections of the test ledger: one in Postgres, one in Redis. Both record, per stream, the
+versions they applied, so tests can see any gap, repeat or inversion."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django_redis import get_redis_connection
+
+from eventstore.events import EventEnvelope
+from eventstore.projection import PostgresProjection, RedisProjection, handles
+from tests.support.ledger import Deposited, LedgerOpened, Withdrawn
+
+POISON_AMOUNT = Decimal("666")
+
+
+def poison_fixed() -> bool:
+    """Tests flip this (in Redis, so worker processes see it) to 'deploy the fix'."""
+    from django.conf import settings
+
+    return bool(get_redis_connection("default").get(f"{settings.REDIS_KEY_PREFIX}:poison-fixed"))
+
+
+class LedgerBalances(PostgresProjection):
+    name = "tests.ledger_balances"
+    topics = ("accounts",)
+    tables = ("test_ledger_balance",)
+
+    def setup(self, cur: Any) -> None:
+        cur.execute(
+            "CREATE TABLE IF NOT EXISTS test_ledger_balance (stream_id text PRIMARY KEY, "
+            "owner text NOT NULL, balance numeric NOT NULL, versions integer[] NOT NULL)"
+        )
+
+    @handles(LedgerOpened)
+    def _opened(self, cur: Any, e: EventEnvelope) -> None:
+        cur.execute(
+            "INSERT INTO test_ledger_balance VALUES (%s, %s, 0, ARRAY[%s])",
+            [e.stream_id, e.payload.owner, e.stream_version],
+        )
+
+    @handles(Deposited, Withdrawn)
+    def _moved(self, cur: Any, e: EventEnvelope) -> None:
+        amount = e.payload.amount
+        if amount == POISON_AMOUNT and not poison_fixed():
+            raise ValueError("the handler cannot digest 666")
+        sign = 1 if isinstance(e.payload, Deposited) else -1
+        cur.execute(
+            "UPDATE test_ledger_balance SET balance = balance + %s, "
+            "versions = versions || %s WHERE stream_id = %s",
+            [sign * amount, e.stream_version, e.stream_id],
+        )
+        if cur.rowcount != 1:
+            raise LookupError(f"no ledger {e.stream_id}")
+
+
+class LedgerRedis(RedisProjection):
+    name = "tests.ledger_redis"
+    topics = ("accounts",)
+
+    @handles(LedgerOpened)
+    def _opened(self, pipe: Any, e: EventEnvelope) -> None:
+        pipe.hset(self.key("owner"), e.stream_id, e.payload.owner)
+        pipe.rpush(self.key("versions", e.stream_id), e.stream_version)
+
+    @handles(Deposited, Withdrawn)
+    def _moved(self, pipe: Any, e: EventEnvelope) -> None:
+        sign = 1 if isinstance(e.payload, Deposited) else -1
+        pipe.hincrby(self.key("cents"), e.stream_id, int(sign * e.payload.amount * 100))
+        pipe.rpush(self.key("versions", e.stream_id), e.stream_version)
