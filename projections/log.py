@@ -4,6 +4,7 @@ keeps its own checkpoints). One consumer per worker process, reassigned per catc
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -39,16 +40,15 @@ def log_end(topic: str, partition: int) -> int:
 def read(
     topic: str, partition: int, offset: int, limit: int, timeout: float = 10.0
 ) -> list[Message]:
-    """Up to `limit` messages from `offset` on (fewer at the end of the partition)."""
+    """Up to `limit` messages from `offset` on; fewer when the partition ends first."""
     c = consumer()
     c.assign([TopicPartition(topic, partition, offset)])
     messages: list[Message] = []
+    deadline = time.monotonic() + timeout
     try:
-        while len(messages) < limit:
-            batch = c.consume(num_messages=min(limit - len(messages), 10000), timeout=timeout)
-            if not batch:
-                break
-            for msg in batch:
+        while len(messages) < limit and time.monotonic() < deadline:
+            # Short waits: consume() holds out for the whole count until its timeout.
+            for msg in c.consume(num_messages=min(limit - len(messages), 10000), timeout=0.05):
                 error = msg.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:

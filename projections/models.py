@@ -62,3 +62,16 @@ class DeadLetter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.projection}: {self.event_type} {self.stream_id} v{self.stream_version}"
+
+
+class Rebuild(models.Model):
+    """A rebuild under way: a stopped `replay_projections` resumes instead of starting over."""
+
+    projection = models.CharField(max_length=200, primary_key=True)
+    started_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "proj_rebuild"
+
+    def __str__(self) -> str:
+        return f"rebuild of {self.projection} since {self.started_at}"

@@ -39,8 +39,9 @@ class Target:
     ) -> bool:
         raise NotImplementedError
 
-    def apply_redrive(self, envelope: EventEnvelope) -> None:
-        """Apply one parked event outside the offset order (its checkpoint is already past)."""
+    def apply_redrive(self, envelope: EventEnvelope, dead_letter_id: int) -> None:
+        """Apply one dead-lettered event outside the offset order (the checkpoint is already
+        past it) and mark it resolved, exactly once."""
         raise NotImplementedError
 
 
@@ -52,6 +53,13 @@ VALUES (%(projection)s, %(topic)s, %(partition)s, %(offset)s, %(stream_id)s, %(s
     %(attempts)s, now())
 ON CONFLICT (projection, event_id) DO NOTHING
 """
+
+
+def _mark_resolved(cur: Any, dead_letter_id: int) -> None:
+    cur.execute(
+        "UPDATE proj_dead_letter SET status = 'resolved', resolved_at = now() WHERE id = %s",
+        [dead_letter_id],
+    )
 
 
 def write_dead_letters(cur: Any, rows: Sequence[dict[str, Any]]) -> None:
@@ -113,9 +121,16 @@ class PostgresTarget(Target):
             )
         return True
 
-    def apply_redrive(self, envelope: EventEnvelope) -> None:
+    def apply_redrive(self, envelope: EventEnvelope, dead_letter_id: int) -> None:
         with transaction.atomic(), connection.cursor() as cur:
+            cur.execute(
+                "SELECT status FROM proj_dead_letter WHERE id = %s FOR UPDATE", [dead_letter_id]
+            )
+            row = cur.fetchone()
+            if row is None or row[0] not in ("parked", "blocked"):
+                return
             self.projection.apply(cur, envelope)
+            _mark_resolved(cur, dead_letter_id)
 
 
 def redis_namespace(projection_name: str) -> str:
@@ -167,11 +182,19 @@ class RedisTarget(Target):
                 return False
         return True
 
-    def apply_redrive(self, envelope: EventEnvelope) -> None:
+    def apply_redrive(self, envelope: EventEnvelope, dead_letter_id: int) -> None:
+        # A marker set in the same EXEC makes a repeated redrive (after a crash before the
+        # Postgres update below) a no-op.
+        marker = f"{redis_namespace(self.checkpoint_name)}:__redriven__:{envelope.event_id}"
         with self.client.pipeline() as pipe:
-            pipe.multi()
-            self.projection.apply(pipe, envelope)
-            pipe.execute()
+            pipe.watch(marker)  # type: ignore[no-untyped-call]
+            if not pipe.exists(marker):
+                pipe.multi()
+                self.projection.apply(pipe, envelope)
+                pipe.set(marker, 1)
+                pipe.execute()
+        with transaction.atomic(), connection.cursor() as cur:
+            _mark_resolved(cur, dead_letter_id)
 
 
 def target_for(projection: Projection, checkpoint_name: str | None = None) -> Target:
