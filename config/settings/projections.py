@@ -11,3 +11,8 @@ PROJECTIONS_RETRY_BACKOFF = env.float("PROJECTIONS_RETRY_BACKOFF", default=0.2)
 # Seconds between periodic catch-ups of every partition with lag (the safety net under the
 # relay's wake-ups).
 PROJECTIONS_CATCH_UP_INTERVAL = env.float("PROJECTIONS_CATCH_UP_INTERVAL", default=30.0)
+# Reads that carry a consistency token wait this long (seconds) for the read models to apply it,
+# then answer stale; a request may ask for less, never more than CONSISTENCY_WAIT_MAX.
+CONSISTENCY_WAIT_TIMEOUT = env.float("CONSISTENCY_WAIT_TIMEOUT", default=2.0)
+CONSISTENCY_WAIT_MAX = env.float("CONSISTENCY_WAIT_MAX", default=10.0)
+CONSISTENCY_WAITER = "projections.consistency.wait"

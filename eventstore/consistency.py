@@ -1,0 +1,47 @@
+"""Read-your-writes on an eventually consistent read side.
+
+A write returns a consistency token; a read that carries it calls `wait_for(token, read_models)`
+before querying. It returns as soon as those read models have applied the token's event, or
+after `timeout` seconds with `fresh=False`, and the read then answers with the data it has and a
+staleness marker. The waiting itself is the projection engine's (settings.CONSISTENCY_WAITER):
+business modules import this module, never the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from eventstore.tokens import ConsistencyToken, InvalidToken
+
+TOKEN_HEADER = "X-Consistency-Token"  # noqa: S105 - a header name
+STATE_HEADER = "X-Consistency"  # "fresh" or "stale"
+
+__all__ = ["STATE_HEADER", "TOKEN_HEADER", "Freshness", "InvalidToken", "wait_for"]
+
+
+@dataclass(frozen=True)
+class Freshness:
+    fresh: bool
+    waited: float
+
+    @property
+    def header(self) -> str:
+        return "fresh" if self.fresh else "stale"
+
+
+def wait_for(
+    token: str | ConsistencyToken, read_models: Sequence[str], *, timeout: float | None = None
+) -> Freshness:
+    """Raises InvalidToken for a malformed token or one naming no stored event."""
+    if isinstance(token, str):
+        token = ConsistencyToken.decode(token)
+    limit = settings.CONSISTENCY_WAIT_TIMEOUT if timeout is None else timeout
+    limit = max(0.0, min(limit, settings.CONSISTENCY_WAIT_MAX))
+    waiter: Callable[[ConsistencyToken, Sequence[str], float], Freshness] = import_string(
+        settings.CONSISTENCY_WAITER
+    )
+    return waiter(token, read_models, limit)

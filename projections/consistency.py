@@ -1,0 +1,55 @@
+"""Waiting until read models have applied an event (the engine side of eventstore.consistency).
+
+The token names an event; the relay recorded where it put that event in Kafka (partition,
+offset). The read models are fresh once each one's checkpoint on that partition is past it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from django.db import connection
+
+from eventstore.consistency import Freshness
+from eventstore.tokens import ConsistencyToken, InvalidToken
+from projections import registry
+from projections.targets import target_for
+
+
+def _position(token: ConsistencyToken) -> tuple[str, int | None, int | None]:
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT o.topic, o.kafka_partition, o.kafka_offset FROM es_event e "
+            "JOIN es_outbox o ON o.event_position = e.position "
+            "WHERE e.event_id = %s AND e.stream_id = %s",
+            [token.event_id, token.stream_id],
+        )
+        row = cur.fetchone()
+    if row is None:
+        raise InvalidToken("the consistency token names no stored event")
+    return row[0], row[1], row[2]
+
+
+def wait(token: ConsistencyToken, read_models: Sequence[str], timeout: float) -> Freshness:
+    started = time.monotonic()
+    deadline = started + timeout
+    targets = [target_for(registry.get(name)) for name in read_models]
+    delay = 0.002
+    while True:
+        topic, partition, offset = _position(token)
+        if (
+            partition is not None
+            and offset is not None
+            and all(
+                t.next_offset(topic, partition) > offset
+                for t in targets
+                if topic in registry.topics_of(t.projection)
+            )
+        ):
+            return Freshness(True, time.monotonic() - started)
+        now = time.monotonic()
+        if now >= deadline:
+            return Freshness(False, now - started)
+        time.sleep(min(delay, deadline - now))
+        delay = min(delay * 2, 0.05)

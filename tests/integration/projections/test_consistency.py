@@ -1,0 +1,76 @@
+"""Waiting on a consistency token against the real relay and projections."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from eventstore.consistency import wait_for
+from eventstore.tokens import ConsistencyToken, InvalidToken
+from tests.support.engine import PG, REDIS, catch_up_all_partitions, fast_forward, relay
+from tests.support.ledger import STREAM_TYPE, Deposited
+from tests.support.pg import pg_store
+from tests.support.store_contract import opened
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True)
+def fresh() -> None:
+    for name in (PG, REDIS):
+        fast_forward(name)
+
+
+def write() -> str:
+    stream = f"token-{uuid.uuid4().hex[:8]}"
+    result = pg_store().append(
+        stream, STREAM_TYPE, [opened(), Deposited(amount=Decimal(3))], expected_version=0
+    )
+    return result.token.encode()
+
+
+def test_the_wait_times_out_when_the_read_models_have_not_applied_the_write() -> None:
+    token = write()
+    started = time.monotonic()
+    outcome = wait_for(token, [PG, REDIS], timeout=0.4)
+    elapsed = time.monotonic() - started
+    assert not outcome.fresh and outcome.header == "stale"
+    assert 0.4 <= elapsed < 1.5
+    relay()  # published, still not projected: still stale
+    assert not wait_for(token, [PG], timeout=0.2).fresh
+
+
+def test_the_wait_returns_as_soon_as_the_write_is_applied() -> None:
+    token = write()
+    relay()
+    applied_at: list[float] = []
+
+    def project_later() -> None:
+        time.sleep(0.5)
+        for name in (PG, REDIS):
+            catch_up_all_partitions(name)
+        applied_at.append(time.monotonic())
+        connection.close()
+
+    worker = threading.Thread(target=project_later)
+    worker.start()
+    outcome = wait_for(token, [PG, REDIS], timeout=10)
+    returned_at = time.monotonic()
+    worker.join()
+    assert outcome.fresh and outcome.header == "fresh"
+    assert 0.5 <= outcome.waited < 5
+    assert returned_at - applied_at[0] < 0.25, "must return right after the apply, not later"
+    assert wait_for(token, [PG, REDIS], timeout=0).fresh  # already applied: no wait at all
+
+
+def test_malformed_or_unknown_tokens_are_rejected() -> None:
+    with pytest.raises(InvalidToken):
+        wait_for("garbage", [PG])
+    unknown = ConsistencyToken("nope", 1, uuid.uuid4()).encode()
+    with pytest.raises(InvalidToken):
+        wait_for(unknown, [PG], timeout=0.1)
