@@ -86,3 +86,11 @@ def catch_up_all() -> int:
         wake(name, topic, partition)
         woken += 1
     return woken
+
+
+@shared_task(name="projections.rebuild", acks_late=True)
+def rebuild(name: str) -> int:
+    """Rebuild one projection from the beginning of the log (resumes if one was stopped)."""
+    from projections import replay
+
+    return replay.rebuild(name)

@@ -1,0 +1,68 @@
+"""`/metrics` for Prometheus: projection lag, checkpoints and dead letters, and the relay's
+outbox backlog, read from their stores at scrape time (so every process reports the same)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+log = logging.getLogger("config.metrics")
+
+
+class EventPlatformCollector(Collector):
+    def collect(self) -> Iterator[Metric]:
+        from projections.status import status
+
+        lag = GaugeMetricFamily(
+            "projection_lag_events",
+            "Events in Kafka not yet applied",
+            labels=["projection", "topic", "partition"],
+        )
+        checkpoint = GaugeMetricFamily(
+            "projection_checkpoint_offset",
+            "Next Kafka offset each projection will apply "
+            "(its growth is the rate of events applied)",
+            labels=["projection", "topic", "partition"],
+        )
+        dead = GaugeMetricFamily(
+            "projection_dead_letters", "Parked or blocked events", labels=["projection"]
+        )
+        up = GaugeMetricFamily("projection_metrics_up", "1 if projection state could be read")
+        try:
+            per_projection: dict[str, int] = {}
+            for row in status():
+                labels = [row.projection, row.topic, str(row.partition)]
+                lag.add_metric(labels, row.lag)
+                checkpoint.add_metric(labels, row.checkpoint)
+                per_projection[row.projection] = (
+                    per_projection.get(row.projection, 0) + row.dead_letters
+                )
+            for name, count in per_projection.items():
+                dead.add_metric([name], count)
+            up.add_metric([], 1)
+        except Exception:  # a scrape must answer even when a server is down
+            log.warning("could not read projection state for /metrics", exc_info=True)
+            up.add_metric([], 0)
+        yield from (lag, checkpoint, dead, up)
+        outbox = GaugeMetricFamily("relay_outbox_pending", "Committed events not yet in Kafka")
+        try:
+            with connection.cursor() as cur:
+                cur.execute("SELECT count(*) FROM es_outbox WHERE published_at IS NULL")
+                outbox.add_metric([], cur.fetchone()[0])
+            yield outbox
+        except Exception:
+            log.warning("could not read the outbox for /metrics", exc_info=True)
+
+
+REGISTRY = CollectorRegistry()
+REGISTRY.register(EventPlatformCollector())
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
