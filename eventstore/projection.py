@@ -85,3 +85,19 @@ class RedisProjection(Projection):
 
     def key(self, *parts: object) -> str:
         return ":".join([self.namespace, *(str(p) for p in parts)])
+
+
+class SideEffect(Projection):
+    """Work done once per event outside the read models (an email, a call to another system).
+
+    The engine records a job per (side effect, event id) in the same transaction as the
+    checkpoint, and runs the handler in a Celery task with retries. An event's effect therefore
+    runs once however often the log is read, and a rebuild of the read models never repeats it.
+    Handlers take only the envelope: `def send(self, envelope) -> None`. A handler should still
+    tolerate being run twice (a worker can die after the effect and before it is recorded).
+    """
+
+    kind = "side_effect"
+
+    def run(self, envelope: EventEnvelope) -> None:
+        self._handlers[envelope.event_type](self, envelope)

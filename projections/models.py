@@ -75,3 +75,33 @@ class Rebuild(models.Model):
 
     def __str__(self) -> str:
         return f"rebuild of {self.projection} since {self.started_at}"
+
+
+class SideEffectJob(models.Model):
+    """One side effect of one event: pending until a task runs it, then done or failed."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DONE = "done"
+        FAILED = "failed"
+
+    effect = models.CharField(max_length=200)
+    event_id = models.UUIDField()
+    event_type = models.CharField(max_length=255)
+    stream_id = models.CharField(max_length=255)
+    message = models.BinaryField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.IntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(db_default=Now())
+    done_at = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "proj_side_effect"
+        constraints = [
+            models.UniqueConstraint(fields=["effect", "event_id"], name="proj_side_effect_uniq")
+        ]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.effect} for {self.event_type} {self.event_id}: {self.status}"

@@ -9,13 +9,15 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from eventstore.events import EventRegistry
-from eventstore.projection import Projection, RedisProjection
+from eventstore.projection import Projection, RedisProjection, SideEffect
 from eventstore.runtime import get_store
 
 
 class UnknownProjection(LookupError):
-    def __init__(self, name: str, known: list[str]) -> None:
-        super().__init__(f"no projection named {name!r}; known: {', '.join(known) or 'none'}")
+    def __init__(self, name: str, known: list[str], message: str | None = None) -> None:
+        super().__init__(
+            message or f"no projection named {name!r}; known: {', '.join(known) or 'none'}"
+        )
         self.name = name
 
 
@@ -33,11 +35,45 @@ def projections() -> dict[str, Projection]:
     return found
 
 
+@functools.cache
+def side_effects() -> dict[str, SideEffect]:
+    found: dict[str, SideEffect] = {}
+    for path in settings.SIDE_EFFECTS:
+        instance = import_string(path)()
+        if instance.name in found or instance.name in projections():
+            raise ValueError(f"two consumers are named {instance.name!r}")
+        found[instance.name] = instance
+    return found
+
+
 def get(name: str) -> Projection:
+    """A read model (never a side effect: those are not rebuilt nor redriven)."""
     try:
         return projections()[name]
     except KeyError:
+        if name in side_effects():
+            raise UnknownProjection(
+                name,
+                sorted(projections()),
+                f"{name!r} is a side effect; side effects are never "
+                "replayed (their jobs run once per event)",
+            ) from None
         raise UnknownProjection(name, sorted(projections())) from None
+
+
+def side_effect(name: str) -> SideEffect:
+    return side_effects()[name]
+
+
+def consumer(name: str) -> Projection:
+    """Anything the engine catches up: a read model or a side effect."""
+    if name in side_effects():
+        return side_effects()[name]
+    return get(name)
+
+
+def consumers() -> dict[str, Projection]:
+    return {**projections(), **side_effects()}
 
 
 def topics_of(projection: Projection) -> list[str]:
@@ -45,7 +81,7 @@ def topics_of(projection: Projection) -> list[str]:
 
 
 def readers_of(topic: str) -> list[Projection]:
-    return [p for p in projections().values() if topic in topics_of(p)]
+    return [p for p in consumers().values() if topic in topics_of(p)]
 
 
 def event_registry() -> EventRegistry:

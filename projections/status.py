@@ -32,7 +32,9 @@ def partitions(topic: str) -> list[int]:
 
 
 def status(names: list[str] | None = None) -> list[PartitionStatus]:
-    selected = [registry.get(n) for n in names] if names else list(registry.projections().values())
+    selected = (
+        [registry.consumer(n) for n in names] if names else list(registry.consumers().values())
+    )
     with connection.cursor() as cur:
         cur.execute(
             "SELECT projection, topic, partition, count(*) FROM proj_dead_letter "

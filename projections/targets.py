@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django_redis import get_redis_connection
 
 from eventstore.events import EventEnvelope
-from eventstore.projection import PostgresProjection, Projection, RedisProjection
+from eventstore.projection import PostgresProjection, Projection, RedisProjection, SideEffect
 
 
 class Target:
@@ -198,6 +198,10 @@ class RedisTarget(Target):
 
 
 def target_for(projection: Projection, checkpoint_name: str | None = None) -> Target:
+    if isinstance(projection, SideEffect):
+        from projections.side_effects import SideEffectTarget
+
+        return SideEffectTarget(projection)
     if isinstance(projection, PostgresProjection):
         return PostgresTarget(projection, checkpoint_name)
     if isinstance(projection, RedisProjection):

@@ -35,7 +35,7 @@ def _pending_key(name: str, topic: str, partition: int) -> str:
 )
 def catch_up_partition(name: str, topic: str, partition: int) -> dict[str, Any]:
     """Apply everything in the partition past the projection's checkpoint."""
-    projection = registry.get(name)
+    projection = registry.consumer(name)
     get_redis_connection("default").delete(_pending_key(name, topic, partition))
     totals = {"applied": 0, "dead_lettered": 0}
 
@@ -94,3 +94,35 @@ def rebuild(name: str) -> int:
     from projections import replay
 
     return replay.rebuild(name)
+
+
+@shared_task(
+    name="side_effects.run", bind=True, acks_late=True, max_retries=5, default_retry_delay=2
+)
+def run_side_effect(self: Any, job_id: int) -> str:
+    """Run one side-effect job (once: a done job is skipped), retrying with backoff."""
+    from projections.side_effects import run_job
+
+    final = self.request.retries >= self.max_retries
+    try:
+        return run_job(job_id, final_attempt=final)
+    except Exception as exc:
+        raise self.retry(exc=exc, countdown=min(60, 2**self.request.retries)) from exc
+
+
+@shared_task(name="side_effects.sweep", acks_late=True)
+def sweep_side_effects(older_than: float = 60.0) -> int:
+    """Re-enqueue pending jobs whose task was lost (e.g. the process died before enqueueing)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from projections.models import SideEffectJob
+
+    stale = SideEffectJob.objects.filter(
+        status=SideEffectJob.Status.PENDING,
+        created_at__lt=timezone.now() - timedelta(seconds=older_than),
+    ).values_list("id", flat=True)[:10000]
+    for job_id in stale:
+        run_side_effect.delay(job_id)
+    return len(stale)

@@ -14,3 +14,4 @@ PROJECTIONS = [
     "tests.support.projections.LedgerRedis",
 ]
 PROJECTIONS_RETRY_BACKOFF = 0.01
+SIDE_EFFECTS = ["tests.support.projections.DepositMail"]

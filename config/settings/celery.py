@@ -27,6 +27,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "projections.catch_up_all",
         "schedule": env.float("PROJECTIONS_CATCH_UP_INTERVAL", default=30.0),
     },
+    "side-effects-sweep": {"task": "side_effects.sweep", "schedule": 60.0},
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

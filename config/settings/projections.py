@@ -4,6 +4,8 @@ from config.env import env
 
 # Dotted paths of every projection class (modules add theirs).
 PROJECTIONS: list[str] = []
+# Dotted paths of every side effect (emails, notifications): run once per event by Celery.
+SIDE_EFFECTS: list[str] = []
 PROJECTIONS_BATCH_SIZE = env.int("PROJECTIONS_BATCH_SIZE", default=1000)
 # Attempts at one failing event before it is parked as a dead letter.
 PROJECTIONS_MAX_ATTEMPTS = env.int("PROJECTIONS_MAX_ATTEMPTS", default=3)

@@ -120,7 +120,7 @@ def lag(name: str) -> int:
     return sum(row.lag for row in status([name]))
 
 
-def start_worker(log: Path, *extra: str) -> subprocess.Popen[bytes]:
+def start_worker(log: Path, *extra: str, queues: str = "projections") -> subprocess.Popen[bytes]:
     with open(log, "ab") as fh:
         return subprocess.Popen(
             [
@@ -131,7 +131,7 @@ def start_worker(log: Path, *extra: str) -> subprocess.Popen[bytes]:
                 "config",
                 "worker",
                 "-Q",
-                "projections",
+                queues,
                 "--without-heartbeat",
                 "--without-gossip",
                 "--without-mingle",

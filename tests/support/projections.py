@@ -9,7 +9,7 @@ from typing import Any
 from django_redis import get_redis_connection
 
 from eventstore.events import EventEnvelope
-from eventstore.projection import PostgresProjection, RedisProjection, handles
+from eventstore.projection import PostgresProjection, RedisProjection, SideEffect, handles
 from tests.support.ledger import Deposited, LedgerOpened, Withdrawn
 
 POISON_AMOUNT = Decimal("666")
@@ -69,3 +69,28 @@ class LedgerRedis(RedisProjection):
         sign = 1 if isinstance(e.payload, Deposited) else -1
         pipe.hincrby(self.key("cents"), e.stream_id, int(sign * e.payload.amount * 100))
         pipe.rpush(self.key("versions", e.stream_id), e.stream_version)
+
+
+FLAKY_AMOUNT = Decimal("13")
+
+
+class DepositMail(SideEffect):
+    """'Mails' each deposit: a line in a Redis list. Amount 13 fails twice (a flaky SMTP)."""
+
+    name = "tests.deposit_mail"
+    topics = ("accounts",)
+
+    @staticmethod
+    def outbox_key() -> str:
+        from django.conf import settings
+
+        return f"{settings.REDIS_KEY_PREFIX}:test-mail"
+
+    @handles(Deposited)
+    def _send(self, e: EventEnvelope) -> None:
+        client = get_redis_connection("default")
+        if e.payload.amount == FLAKY_AMOUNT:
+            tries = client.incr(f"{self.outbox_key()}:tries:{e.event_id}")
+            if tries <= 2:
+                raise ConnectionRefusedError("SMTP server not answering")
+        client.rpush(self.outbox_key(), f"{e.stream_id}:{e.stream_version}:{e.event_id}")

@@ -1,0 +1,96 @@
+"""Side effects run once per event, with retries, and never again when the log is re-read."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django_redis import get_redis_connection
+
+from projections import registry
+from projections.models import SideEffectJob
+from projections.status import partitions
+from projections.targets import target_for
+from projections.tasks import wake
+from tests.support.engine import kafka_end, publish, start_worker
+from tests.support.pg import wait_for
+from tests.support.projections import FLAKY_AMOUNT, DepositMail
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+MAIL = "tests.deposit_mail"
+
+
+def mails(prefix: str) -> list[str]:
+    raw = get_redis_connection("default").lrange(DepositMail.outbox_key(), 0, -1)
+    return [m.decode() for m in raw if m.decode().startswith(prefix)]
+
+
+def move_checkpoints(to_end: bool) -> None:
+    effect = registry.consumer(MAIL)
+    target = target_for(effect)
+    with connection.cursor() as cur:
+        cur.execute("DELETE FROM proj_checkpoint WHERE projection = %s", [MAIL])
+    if to_end:
+        for topic in registry.topics_of(effect):
+            for p in partitions(topic):
+                target.apply(topic, p, [], expected_offset=0, next_offset=kafka_end(topic, p))
+
+
+def wake_mail() -> None:
+    for topic in registry.topics_of(registry.consumer(MAIL)):
+        for p in partitions(topic):
+            wake(MAIL, topic, p)
+
+
+def test_each_event_is_mailed_once_retried_when_flaky_and_never_again_on_a_reread(
+    tmp_path: Path,
+) -> None:
+    move_checkpoints(to_end=True)
+    prefix = f"mail-{uuid.uuid4().hex[:8]}"
+    publish(prefix, streams=3, deposits=2)
+    publish(f"{prefix}-flaky", streams=1, deposits=1, amount=FLAKY_AMOUNT)
+    worker = start_worker(tmp_path / "worker.log", "-c", "2", queues="projections,side_effects")
+    try:
+        wake_mail()
+
+        def all_done() -> bool:
+            jobs = SideEffectJob.objects.filter(stream_id__startswith=prefix)
+            return jobs.count() == 7 and not jobs.exclude(status="done").exists()
+
+        wait_for("every mail job to be done", all_done, 90)
+        assert len(mails(prefix)) == 7 and len(set(mails(prefix))) == 7
+        flaky = SideEffectJob.objects.get(stream_id=f"{prefix}-flaky-0")
+        assert flaky.attempts == 3 and "SMTP" in flaky.error
+
+        move_checkpoints(to_end=False)  # the whole log is read again, as a rebuild would
+        wake_mail()
+        wait_for(
+            "the re-read to finish",
+            lambda: (
+                sum(
+                    target_for(registry.consumer(MAIL)).next_offset(t, p)
+                    for t in registry.topics_of(registry.consumer(MAIL))
+                    for p in partitions(t)
+                )
+                == sum(
+                    kafka_end(t, p)
+                    for t in registry.topics_of(registry.consumer(MAIL))
+                    for p in partitions(t)
+                )
+            ),
+            90,
+        )
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+    assert len(mails(prefix)) == 7, "no mail may be sent twice"
+    assert SideEffectJob.objects.filter(stream_id__startswith=prefix).count() == 7
+
+
+def test_side_effects_are_never_replayed() -> None:
+    with pytest.raises(CommandError, match="side effect"):
+        call_command("replay_projections", MAIL)
