@@ -92,7 +92,7 @@ def apply_batch(
 ) -> bool:
     expected = messages[0].offset() or 0
     next_offset = (messages[-1].offset() or 0) + 1
-    parked = parked_streams(projection.name)
+    parked = parked_streams(target.checkpoint_name)
     relevant: list[tuple[Message, EventEnvelope]] = []
     for msg in messages:
         event_type = kafka_log.header(msg, "event_type")
@@ -142,8 +142,10 @@ def _apply_one_by_one(
         dead: list[dict[str, Any]] = []
         to_apply: list[EventEnvelope] = []
         if env is not None:
-            if env.stream_id in parked_streams(projection.name):
-                dead.append(_dead_letter(projection, topic, partition, msg, env, "blocked"))
+            if env.stream_id in parked_streams(target.checkpoint_name):
+                dead.append(
+                    _dead_letter(target.checkpoint_name, topic, partition, msg, env, "blocked")
+                )
             else:
                 failure = _try_alone(projection, target, topic, partition, env, msg_offset)
                 if failure is None:
@@ -152,7 +154,11 @@ def _apply_one_by_one(
                     continue
                 if failure == "conflict":
                     return False
-                dead.append(_dead_letter(projection, topic, partition, msg, env, "parked", failure))
+                dead.append(
+                    _dead_letter(
+                        target.checkpoint_name, topic, partition, msg, env, "parked", failure
+                    )
+                )
         if not target.apply(
             topic,
             partition,
@@ -194,7 +200,7 @@ def _try_alone(
 
 
 def _dead_letter(
-    projection: Projection,
+    name: str,
     topic: str,
     partition: int,
     msg: Message,
@@ -205,14 +211,14 @@ def _dead_letter(
     lines = failure.strip().splitlines()
     logger.error(
         "%s: %s %s v%s %s",
-        projection.name,
+        name,
         status,
         env.stream_id,
         env.stream_version,
         lines[-1] if lines else "",
     )
     return {
-        "projection": projection.name,
+        "projection": name,
         "topic": topic,
         "partition": partition,
         "offset": msg.offset(),

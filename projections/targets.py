@@ -70,12 +70,25 @@ def write_dead_letters(cur: Any, rows: Sequence[dict[str, Any]]) -> None:
 class PostgresTarget(Target):
     projection: PostgresProjection
 
-    def __init__(self, projection: PostgresProjection, checkpoint_name: str | None = None):
+    def __init__(
+        self,
+        projection: PostgresProjection,
+        checkpoint_name: str | None = None,
+        *,
+        schema: str | None = None,
+    ):
         self.projection = projection
         self.checkpoint_name = checkpoint_name or projection.name
+        # A shadow rebuild writes the same unqualified table names into another schema.
+        self.schema = schema
+
+    def _scope(self, cur: Any) -> None:
+        if self.schema:
+            cur.execute(f'SET LOCAL search_path TO "{self.schema}", public')
 
     def setup(self) -> None:
         with transaction.atomic(), connection.cursor() as cur:
+            self._scope(cur)
             self.projection.setup(cur)
 
     def next_offset(self, topic: str, partition: int) -> int:
@@ -111,6 +124,7 @@ class PostgresTarget(Target):
             )
             if cur.fetchone()[0] != expected_offset:
                 return False
+            self._scope(cur)
             for envelope in envelopes:
                 self.projection.apply(cur, envelope)
             write_dead_letters(cur, dead_letters)
@@ -129,6 +143,7 @@ class PostgresTarget(Target):
             row = cur.fetchone()
             if row is None or row[0] not in ("parked", "blocked"):
                 return
+            self._scope(cur)
             self.projection.apply(cur, envelope)
             _mark_resolved(cur, dead_letter_id)
 

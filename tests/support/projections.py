@@ -22,6 +22,13 @@ def poison_fixed() -> bool:
     return bool(get_redis_connection("default").get(f"{settings.REDIS_KEY_PREFIX}:poison-fixed"))
 
 
+def v2() -> bool:
+    """'Deploy' version 2 of the projections: owners are stored in capitals."""
+    from django.conf import settings
+
+    return bool(get_redis_connection("default").get(f"{settings.REDIS_KEY_PREFIX}:ledger-v2"))
+
+
 class LedgerBalances(PostgresProjection):
     name = "tests.ledger_balances"
     topics = ("accounts",)
@@ -35,9 +42,10 @@ class LedgerBalances(PostgresProjection):
 
     @handles(LedgerOpened)
     def _opened(self, cur: Any, e: EventEnvelope) -> None:
+        owner = e.payload.owner.upper() if v2() else e.payload.owner
         cur.execute(
             "INSERT INTO test_ledger_balance VALUES (%s, %s, 0, ARRAY[%s])",
-            [e.stream_id, e.payload.owner, e.stream_version],
+            [e.stream_id, owner, e.stream_version],
         )
 
     @handles(Deposited, Withdrawn)
@@ -61,7 +69,8 @@ class LedgerRedis(RedisProjection):
 
     @handles(LedgerOpened)
     def _opened(self, pipe: Any, e: EventEnvelope) -> None:
-        pipe.hset(self.key("owner"), e.stream_id, e.payload.owner)
+        owner = e.payload.owner.upper() if v2() else e.payload.owner
+        pipe.hset(self.key("owner"), e.stream_id, owner)
         pipe.rpush(self.key("versions", e.stream_id), e.stream_version)
 
     @handles(Deposited, Withdrawn)

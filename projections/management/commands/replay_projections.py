@@ -1,9 +1,12 @@
 """Rebuild projections from the beginning of the Kafka log.
 
-    manage.py replay_projections NAME [NAME ...] | --all  [--dry-run] [--restart]
+    manage.py replay_projections NAME [NAME ...] | --all  [--shadow [--no-swap]] [--dry-run]
+                                                           [--restart]
 
 Shows a progress bar with events/s, lag and ETA. Stopped by Ctrl-C or a crash, running it again
-resumes where it stopped (use --restart to start over).
+resumes where it stopped (use --restart to start over). With --shadow the live read model keeps
+serving while the new one is built beside it; the two are compared, then swapped atomically
+(--no-swap: build and compare only).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from projections import registry, replay
+from projections import registry, replay, shadow
 
 
 class Command(BaseCommand):
@@ -39,6 +42,16 @@ class Command(BaseCommand):
             help="start over even if a stopped rebuild could resume",
         )
         parser.add_argument("--batch-size", type=int, default=None)
+        parser.add_argument(
+            "--shadow",
+            action="store_true",
+            help="zero downtime: build beside the live model, compare, swap",
+        )
+        parser.add_argument(
+            "--no-swap",
+            action="store_true",
+            help="with --shadow: build and compare, leave the live model",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         names: list[str] = options["names"]
@@ -51,6 +64,8 @@ class Command(BaseCommand):
                 "name the projections to rebuild, or pass --all; known: "
                 + ", ".join(sorted(registry.projections()))
             )
+        if options["no_swap"] and not options["shadow"]:
+            raise CommandError("--no-swap only makes sense with --shadow")
         if options["batch_size"] is not None and options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1")
         try:
@@ -59,9 +74,13 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         for p in plans:
             verb = "resume" if p.resuming and not options["restart"] else "rebuild"
+            effect = f"clears {', '.join(p.clears)}"
+            if options["shadow"]:
+                verb = f"{verb} in a shadow, compare{'' if options['no_swap'] else ' and swap'}"
+                effect = f"live {', '.join(p.clears)} keep serving"
             self.stdout.write(
                 f"{p.projection}: {verb}, {p.events} events from "
-                f"{len(p.partitions)} partitions; clears {', '.join(p.clears)}"
+                f"{len(p.partitions)} partitions; {effect}"
             )
         if options["dry_run"]:
             return
@@ -82,6 +101,7 @@ class Command(BaseCommand):
             console=console,
         ) as bar:
             task = bar.add_task(p.projection, total=max(total, 1), rate=0.0, lag=total)
+            summary = ""
 
             def progress(done: int, lag: int) -> None:
                 bar.advance(task, done)
@@ -89,14 +109,31 @@ class Command(BaseCommand):
                 bar.update(task, rate=speed, lag=lag)
 
             try:
-                applied = replay.rebuild(
-                    p.projection,
-                    restart=options["restart"],
-                    progress=progress,
-                    batch_size=options["batch_size"],
-                )
+                if options["shadow"]:
+                    report = shadow.rebuild(
+                        p.projection,
+                        restart=options["restart"],
+                        swap=not options["no_swap"],
+                        progress=progress,
+                        batch_size=options["batch_size"],
+                    )
+                    applied = report.applied
+                    outcome = "swapped" if report.swapped else "not swapped (--no-swap)"
+                    summary = (
+                        f"{p.projection}: shadow and live differ in "
+                        f"{report.differences} rows/keys; {outcome}"
+                    )
+                else:
+                    applied = replay.rebuild(
+                        p.projection,
+                        restart=options["restart"],
+                        progress=progress,
+                        batch_size=options["batch_size"],
+                    )
             except KeyboardInterrupt:
                 raise CommandError(
                     f"{p.projection}: stopped; run the same command to resume"
                 ) from None
         self.stdout.write(f"{p.projection}: rebuilt, {applied} events applied")
+        if summary:
+            self.stdout.write(summary)
