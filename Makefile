@@ -42,6 +42,7 @@ run: migrate
 	@echo "  API docs    http://127.0.0.1:$(WEB_PORT)/api/docs/   (schema: /api/schema/)"
 	@echo "  Admin       http://127.0.0.1:$(WEB_PORT)/admin/      (create a user: $(PY) manage.py createsuperuser)"
 	@echo "  Health      http://127.0.0.1:$(WEB_PORT)/healthz  and  /readyz"
+	@echo "  Metrics     http://127.0.0.1:$(WEB_PORT)/metrics"
 	@echo
 	$(VENV)/bin/honcho start -f Procfile
 

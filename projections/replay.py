@@ -18,7 +18,13 @@ from eventstore.projection import Projection
 from projections import locks, registry
 from projections.runner import catch_up
 from projections.status import partitions
-from projections.targets import PostgresTarget, RedisTarget, redis_namespace, target_for
+from projections.targets import (
+    PostgresTarget,
+    RedisTarget,
+    Target,
+    redis_namespace,
+    target_for,
+)
 
 Progress = Callable[[int, int], None]  # (events done in this step, lag left)
 
@@ -81,33 +87,39 @@ def _rebuild_partition(
     progress: Progress | None,
     batch_size: int | None,
 ) -> int:
-    from projections import log
-
     while not locks.try_lock(projection.name, topic, partition):
         time.sleep(0.05)
     try:
-        target = target_for(projection)
-        end = log.log_end(topic, partition)
-        applied = 0
-        while True:
-            before = target.next_offset(topic, partition)
-            result = catch_up(
-                projection,
-                target,
-                topic,
-                partition,
-                registry=registry.event_registry(),
-                batch_size=batch_size,
-                max_seconds=0.5,
-                end=end,
-            )
-            applied += result.applied
-            if progress is not None:
-                progress(result.next_offset - before, end - result.next_offset)
-            if result.reached_end:
-                return applied
+        return catch_up_to_end(target_for(projection), topic, partition, progress, batch_size)
     finally:
         locks.unlock(projection.name, topic, partition)
+
+
+def catch_up_to_end(
+    target: Target, topic: str, partition: int, progress: Progress | None, batch_size: int | None
+) -> int:
+    """Apply the partition up to its current end in short steps, reporting progress."""
+    from projections import log
+
+    end = log.log_end(topic, partition)
+    applied = 0
+    while True:
+        before = target.next_offset(topic, partition)
+        result = catch_up(
+            target.projection,
+            target,
+            topic,
+            partition,
+            registry=registry.event_registry(),
+            batch_size=batch_size,
+            max_seconds=0.5,
+            end=end,
+        )
+        applied += result.applied
+        if progress is not None:
+            progress(result.next_offset - before, end - result.next_offset)
+        if result.reached_end:
+            return applied
 
 
 def _in_progress(name: str) -> bool:

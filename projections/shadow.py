@@ -21,8 +21,7 @@ from django_redis import get_redis_connection
 from eventstore.projection import PostgresProjection, Projection, RedisProjection
 from projections import locks, registry
 from projections.dump import differences, dump
-from projections.replay import Progress
-from projections.runner import catch_up
+from projections.replay import Progress, catch_up_to_end
 from projections.status import partitions
 from projections.targets import PostgresTarget, RedisTarget, Target, redis_namespace, target_for
 
@@ -71,7 +70,7 @@ def rebuild(
     applied = 0
     topics = [(t, p) for t in registry.topics_of(projection) for p in partitions(t)]
     for topic, partition in topics:  # the bulk, while live workers go on
-        applied += _catch_up(projection, target, topic, partition, progress, batch_size)
+        applied += catch_up_to_end(target, topic, partition, progress, batch_size)
     held: list[tuple[str, int]] = []
     try:
         for topic, partition in topics:
@@ -80,8 +79,8 @@ def rebuild(
             held.append((topic, partition))
         live = target_for(projection)
         for topic, partition in topics:  # the last few events, with the workers paused
-            applied += _catch_up(projection, target, topic, partition, progress, batch_size)
-            _catch_up(projection, live, topic, partition, None, batch_size)
+            applied += catch_up_to_end(target, topic, partition, progress, batch_size)
+            catch_up_to_end(live, topic, partition, None, batch_size)
         diff = differences(dump(projection), _dump_shadow(projection))
         if swap:
             _swap(projection)
@@ -89,37 +88,6 @@ def rebuild(
     finally:
         for topic, partition in held:
             locks.unlock(name, topic, partition)
-
-
-def _catch_up(
-    projection: Projection,
-    target: Target,
-    topic: str,
-    partition: int,
-    progress: Progress | None,
-    batch_size: int | None,
-) -> int:
-    from projections import log
-
-    end = log.log_end(topic, partition)
-    applied = 0
-    while True:
-        before = target.next_offset(topic, partition)
-        result = catch_up(
-            target.projection,
-            target,
-            topic,
-            partition,
-            registry=registry.event_registry(),
-            batch_size=batch_size,
-            max_seconds=0.5,
-            end=end,
-        )
-        applied += result.applied
-        if progress is not None:
-            progress(result.next_offset - before, end - result.next_offset)
-        if result.reached_end:
-            return applied
 
 
 def _dump_shadow(projection: Projection) -> dict[str, object]:

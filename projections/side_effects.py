@@ -24,6 +24,7 @@ class SideEffectTarget(PostgresTarget):
         self.effect = effect
         self.projection = effect  # type: ignore[assignment]
         self.checkpoint_name = effect.name
+        self.schema = None
 
     def setup(self) -> None:
         pass

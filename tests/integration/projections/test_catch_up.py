@@ -17,7 +17,6 @@ from tests.support.engine import (
     REDIS,
     catch_up_all_partitions,
     dump,
-    fast_forward,
     lag,
     publish,
     start_worker,
@@ -25,12 +24,6 @@ from tests.support.engine import (
 from tests.support.pg import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-
-
-@pytest.fixture(autouse=True)
-def fresh() -> None:
-    for name in (PG, REDIS):
-        fast_forward(name)
 
 
 @pytest.mark.parametrize("name", [PG, REDIS])

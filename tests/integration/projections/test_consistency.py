@@ -12,18 +12,12 @@ from django.db import connection
 
 from eventstore.consistency import wait_for
 from eventstore.tokens import ConsistencyToken, InvalidToken
-from tests.support.engine import PG, REDIS, catch_up_all_partitions, fast_forward, relay
+from tests.support.engine import PG, REDIS, catch_up_all_partitions, relay
 from tests.support.ledger import STREAM_TYPE, Deposited
 from tests.support.pg import pg_store
 from tests.support.store_contract import opened
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-
-
-@pytest.fixture(autouse=True)
-def fresh() -> None:
-    for name in (PG, REDIS):
-        fast_forward(name)
 
 
 def write() -> str:

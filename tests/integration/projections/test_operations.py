@@ -12,19 +12,12 @@ from django.test import Client
 from django_redis import get_redis_connection
 
 from projections.models import DeadLetter
-from tests.support.engine import PG, REDIS, catch_up_all_partitions, dump, fast_forward, publish
+from tests.support.engine import PG, REDIS, catch_up_all_partitions, dump, publish
 from tests.support.ledger import STREAM_TYPE, Deposited
 from tests.support.pg import pg_store
 from tests.support.projections import POISON_AMOUNT
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-
-
-@pytest.fixture(autouse=True)
-def fresh() -> None:
-    get_redis_connection("default").delete(f"{settings.REDIS_KEY_PREFIX}:poison-fixed")
-    for name in (PG, REDIS):
-        fast_forward(name)
 
 
 @pytest.fixture

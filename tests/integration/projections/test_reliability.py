@@ -19,19 +19,12 @@ from projections import registry, replay, shadow
 from projections.models import DeadLetter
 from projections.status import partitions, status
 from projections.tasks import wake
-from tests.support.engine import PG, REDIS, dump, fast_forward, lag, publish, relay, start_worker
+from tests.support.engine import PG, REDIS, dump, lag, publish, relay, start_worker
 from tests.support.ledger import STREAM_TYPE, Deposited
 from tests.support.pg import ROOT, child_env, pg_store, wait_for
 from tests.support.projections import POISON_AMOUNT
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-
-
-@pytest.fixture(autouse=True)
-def fresh() -> None:
-    get_redis_connection("default").delete(f"{settings.REDIS_KEY_PREFIX}:poison-fixed")
-    for name in (PG, REDIS):
-        fast_forward(name)
 
 
 def wake_all(*names: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import threading
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
@@ -15,19 +14,10 @@ from django_redis import get_redis_connection
 
 from projections import registry, shadow
 from projections.dump import dump as canonical_dump
-from tests.support.engine import PG, REDIS, catch_up_all_partitions, fast_forward, publish
+from tests.support.engine import PG, REDIS, catch_up_all_partitions, publish
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 V2 = "ledger-v2"
-
-
-@pytest.fixture(autouse=True)
-def fresh() -> Iterator[None]:
-    get_redis_connection("default").delete(f"{settings.REDIS_KEY_PREFIX}:{V2}")
-    for name in (PG, REDIS):
-        fast_forward(name)
-    yield
-    get_redis_connection("default").delete(f"{settings.REDIS_KEY_PREFIX}:{V2}")
 
 
 def owners(name: str, prefix: str) -> set[str]:
