@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 WEB_PORT ?= 8000
 export WEB_PORT
 
-.PHONY: bench-eventstore run test pytest lint venv stack-up stack-down stack-status stack-reset migrate topics clean
+PHONY_BENCH := bench-eventstore bench-projections
+.PHONY: $(PHONY_BENCH) run test pytest lint venv stack-up stack-down stack-status stack-reset migrate topics clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -71,3 +72,7 @@ $(PEER_VENV)/.installed:
 # library. BENCH_ARGS="--quick" for a short run.
 bench-eventstore: stack-up $(PEER_VENV)/.installed
 	$(PY) -m bench.eventstore_bench $(BENCH_ARGS)
+
+# Projection throughput, replay and write-to-read lag beside raw Postgres/Redis writes.
+bench-projections: stack-up
+	$(PY) -m bench.projections_bench $(BENCH_ARGS)

@@ -18,33 +18,29 @@ import argparse
 import json
 import multiprocessing
 import os
-import statistics
 import subprocess
 import sys
 import time
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, ClassVar
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH_DB = os.environ.get("BENCH_POSTGRES_DB", "cqrs_bench")
-# Inherited by the spawned writer processes, so they use the same topic names.
-RUN_ID = os.environ.setdefault("BENCH_RUN_ID", uuid.uuid4().hex[:6])
+from bench.common import (
+    ROOT,
+    RUN_ID,
+    configure_env,
+    dsn,
+    ratio,
+    report,
+    setup,
+    summarize,
+    teardown,
+)
+
 PEER_PYTHON = ROOT / "bench" / ".peer-venv" / "bin" / "python"
 STREAM_TYPE = "products.BenchCounter"
-
-
-def configure_env() -> None:
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.django.development",
-            "DJANGO_DEBUG": "false",  # DEBUG keeps every query in memory
-            "POSTGRES_DB": BENCH_DB,
-            "KAFKA_TOPIC_PREFIX": f"bench-{RUN_ID}.",
-        }
-    )
+RAW_TOPIC = ("raw",)
 
 
 @dataclass(frozen=True)
@@ -65,15 +61,6 @@ def store() -> Any:
     registry.register(Incremented)
     topic = f"{settings.KAFKA_TOPIC_PREFIX}products.events"
     return PostgresEventStore(registry, topic_for=lambda _st: topic)
-
-
-def dsn() -> str:
-    from eventstore.runtime import postgres_dsn
-
-    return postgres_dsn()
-
-
-# ---------------------------------------------------------------- scenarios
 
 
 def raw_insert(n: int) -> float:
@@ -243,51 +230,6 @@ def relay_once() -> float:
 # ---------------------------------------------------------------- the run
 
 
-def setup() -> None:
-    import psycopg
-
-    base = dict(
-        host=os.environ.get("POSTGRES_HOST", "127.0.0.1"),
-        port=os.environ.get("POSTGRES_PORT", "5432"),
-        user=os.environ.get("POSTGRES_USER", "cqrs"),
-        password=os.environ.get("POSTGRES_PASSWORD", "cqrs"),
-    )
-    from psycopg.conninfo import make_conninfo
-
-    main_db = make_conninfo(dbname=os.environ.get("POSTGRES_MAIN_DB", "cqrs"), **base)
-    with psycopg.connect(main_db, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-    import django
-    from django.conf import settings
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
-    from eventstore.kafka_admin import ensure_topics
-
-    topics = dict(settings.KAFKA_TOPICS)
-    topics[f"{settings.KAFKA_TOPIC_PREFIX}raw"] = topics[next(iter(topics))]
-    ensure_topics(settings.KAFKA_BOOTSTRAP_SERVERS, topics)
-
-
-def teardown() -> None:
-    from django.conf import settings
-
-    from eventstore.kafka_admin import delete_topics
-
-    names = [*settings.KAFKA_TOPICS, f"{settings.KAFKA_TOPIC_PREFIX}raw"]
-    delete_topics(settings.KAFKA_BOOTSTRAP_SERVERS, names)
-
-
-def summarize(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
-    return {
-        k: {"median": statistics.median(v), "min": min(v), "max": max(v), "runs": len(v)}
-        for k, v in samples.items()
-        if v
-    }
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller volumes (under a minute)")
@@ -302,7 +244,7 @@ def main() -> int:
     )
     configure_env()
     sys.path.insert(0, str(ROOT))
-    setup()
+    setup(RAW_TOPIC)
     samples: dict[str, list[float]] = {
         k: []
         for k in (
@@ -328,57 +270,32 @@ def main() -> int:
             samples["raw_produce"].append(raw_produce(rows))
             samples["relay"].append(relay_once())
     finally:
-        teardown()
-    report(summarize(samples), args)
+        teardown(RAW_TOPIC)
+    report_figures(summarize(samples), args)
     return 0
 
 
-def report(figures: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
+def report_figures(figures: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
     def med(key: str) -> float | None:
         return figures[key]["median"] if key in figures else None
 
-    print(f"\n{'events/s':<28}{'median':>10}{'min':>10}{'max':>10}")
-    for key, f in figures.items():
-        print(f"{key:<28}{f['median']:>10.0f}{f['min']:>10.0f}{f['max']:>10.0f}")
     ratios: dict[str, tuple[float | None, str]] = {
         "append_1 / raw_insert": (
-            _ratio(med("append_1_writer"), med("raw_insert_per_tx")),
+            ratio(med("append_1_writer"), med("raw_insert_per_tx")),
             "target >= 0.50",
         ),
         "append_1 / eventsourcing": (
-            _ratio(med("append_1_writer"), med("eventsourcing_1_writer")),
+            ratio(med("append_1_writer"), med("eventsourcing_1_writer")),
             "target >= 1.00",
         ),
         "append_8 / append_1": (
-            _ratio(med("append_8_writers"), med("append_1_writer")),
+            ratio(med("append_8_writers"), med("append_1_writer")),
             "scaling with writers",
         ),
-        "relay / raw_produce": (_ratio(med("relay"), med("raw_produce")), ""),
-        "relay / 20,000 events/s": (_ratio(med("relay"), 20_000.0), "target >= 1.00"),
+        "relay / raw_produce": (ratio(med("relay"), med("raw_produce")), ""),
+        "relay / 20,000 events/s": (ratio(med("relay"), 20_000.0), "target >= 1.00"),
     }
-    print(f"\n{'ratio':<28}{'value':>10}")
-    for name, (value, note) in ratios.items():
-        shown = f"{value:.2f}" if value is not None else "n/a"
-        print(f"{name:<28}{shown:>10}   {note}")
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"eventstore-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    path.write_text(
-        json.dumps(
-            {
-                "quick": args.quick,
-                "runs": args.runs,
-                "figures": figures,
-                "ratios": {k: v for k, (v, _) in ratios.items()},
-            },
-            indent=2,
-        )
-    )
-    print(f"\nwrote {path.relative_to(ROOT)}")
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return a / b if a is not None and b else None
+    report("eventstore", figures, ratios, "events/s", {"quick": args.quick, "runs": args.runs})
 
 
 if __name__ == "__main__":

@@ -203,8 +203,10 @@ class Relay:
         self.config = config
         self.on_published = on_published
         self.stop = stop or threading.Event()
-        self._nudged = threading.Event()
         self._conn: psycopg.Connection[Any] | None = None
+        # LISTEN on a connection of its own that never runs a query: libpq then keeps every
+        # notification until we wait, and none is lost while the other connection works.
+        self._listen: psycopg.Connection[Any] | None = None
         self._producer: Producer | None = None
         self._marker: _Marker | None = None
 
@@ -223,8 +225,8 @@ class Relay:
             conn.execute("SET TIME ZONE 'UTC'")
             if not self._acquire_lock(conn):
                 return 0
-            conn.add_notify_handler(lambda _n: self._nudged.set())
-            conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            self._listen = psycopg.connect(self.config.dsn, autocommit=True)
+            self._listen.execute(f"LISTEN {NOTIFY_CHANNEL}")  # before the first SELECT
             self._producer = Producer(self._producer_config())
             self._marker = _Marker(self.config.dsn, self.on_published)
             self._marker.start()
@@ -255,6 +257,8 @@ class Relay:
                 self._marker.close()
             if self._producer is not None:
                 self._producer.flush(5)
+            if self._listen is not None:
+                self._listen.close()
             conn.close()
 
     def _producer_config(self) -> dict[str, Any]:
@@ -284,20 +288,19 @@ class Relay:
         return False
 
     def _wait_for_nudge(self) -> None:
-        assert self._conn is not None
-        if self._nudged.is_set():
-            self._nudged.clear()
-            return
-        for _ in self._conn.notifies(timeout=self.config.idle_wait, stop_after=1):
+        """Wait for a NOTIFY (one that came while we worked returns at once), then drop the
+        others already queued: the next SELECT sees everything they announce."""
+        assert self._listen is not None
+        for _ in self._listen.notifies(timeout=self.config.idle_wait, stop_after=1):
             pass
-        self._nudged.clear()
+        for _ in self._listen.notifies(timeout=0.001):
+            pass
 
     # ------------------------------------------------------------------ publishing
 
     def _produce_batch(self, *, exclude: list[int]) -> _Batch | None | _Drain:
         """Select the oldest unpublished rows after those in flight; hand them to the producer."""
         assert self._conn is not None and self._producer is not None and self._marker
-        self._nudged.clear()
         in_flight = self._marker.pending_ids().union(exclude)
         after = max(in_flight, default=0)
         rows = self._conn.execute(_BATCH_SQL, [after, self.config.batch_size]).fetchall()

@@ -55,6 +55,7 @@ def catch_up(
     end: int | None = None,
 ) -> CatchUp:
     batch_size = batch_size or settings.PROJECTIONS_BATCH_SIZE
+    _ensure_ready(target)
     result = CatchUp()
     end = kafka_log.log_end(topic, partition) if end is None else end
     started = time.monotonic()
@@ -79,6 +80,20 @@ def catch_up(
     result.next_offset = offset
     result.reached_end = offset >= end
     return result
+
+
+_ready: set[tuple[str, str | None]] = set()
+
+
+def _ensure_ready(target: Target) -> None:
+    """Run a Postgres projection's setup() (its CREATE TABLE IF NOT EXISTS) once per process."""
+    from projections.targets import PostgresTarget
+
+    if isinstance(target, PostgresTarget):
+        key = (target.checkpoint_name, target.schema)
+        if key not in _ready:
+            target.setup()
+            _ready.add(key)
 
 
 def apply_batch(
@@ -152,8 +167,8 @@ def _apply_one_by_one(
                     result.applied += 1
                     offset = msg_offset + 1
                     continue
-                if failure == "conflict":
-                    return False
+                if not isinstance(failure, tuple):
+                    return False  # "conflict": another runner moved the checkpoint
                 dead.append(
                     _dead_letter(
                         target.checkpoint_name, topic, partition, msg, env, "parked", failure
@@ -180,8 +195,9 @@ def _try_alone(
     partition: int,
     env: EventEnvelope,
     offset: int,
-) -> str | None:
-    """Apply one event with bounded retries: None if applied, "conflict", or the traceback."""
+) -> str | tuple[str, str] | None:
+    """Apply one event with bounded retries: None if applied, "conflict", or the failure as
+    (error, traceback)."""
     attempts = settings.PROJECTIONS_MAX_ATTEMPTS
     for attempt in range(1, attempts + 1):
         try:
@@ -192,9 +208,9 @@ def _try_alone(
             return "conflict"
         except INFRASTRUCTURE_ERRORS:
             raise
-        except Exception:  # noqa: BLE001 - the handler's failure, kept with the dead letter
+        except Exception as exc:  # noqa: BLE001 - the handler's failure, kept with the letter
             if attempt == attempts:
-                return traceback.format_exc()
+                return f"{type(exc).__name__}: {exc}".strip()[:1000], traceback.format_exc()
             time.sleep(settings.PROJECTIONS_RETRY_BACKOFF * attempt)
     return None  # unreachable
 
@@ -206,17 +222,10 @@ def _dead_letter(
     msg: Message,
     env: EventEnvelope,
     status: str,
-    failure: str = "",
+    failure: tuple[str, str] = ("", ""),
 ) -> dict[str, Any]:
-    lines = failure.strip().splitlines()
-    logger.error(
-        "%s: %s %s v%s %s",
-        name,
-        status,
-        env.stream_id,
-        env.stream_version,
-        lines[-1] if lines else "",
-    )
+    error, trace = failure
+    logger.error("%s: %s %s v%s %s", name, status, env.stream_id, env.stream_version, error)
     return {
         "projection": name,
         "topic": topic,
@@ -228,8 +237,8 @@ def _dead_letter(
         "event_type": env.event_type,
         "message": msg.value(),
         "status": status,
-        "error": lines[-1] if lines else "",
-        "traceback": failure,
+        "error": error,
+        "traceback": trace,
         "attempts": settings.PROJECTIONS_MAX_ATTEMPTS if status == "parked" else 0,
     }
 

@@ -1,0 +1,347 @@
+"""Projection throughput, replay and write-to-read lag, beside raw writes, in one run.
+
+    python -m bench.projections_bench [--quick] [--runs N]      (or: make bench-projections)
+
+Against the real local servers, with real worker processes:
+- raw writes: the projection's own upsert through psycopg executemany (1,000 rows a
+  transaction), and its Redis commands through MULTI pipelines (1,000 events each);
+- real path: events already in Kafka, applied by two Celery worker processes (-c 2) woken over
+  RabbitMQ, until the lag is 0, for the Postgres and for the Redis read model;
+- replay: `replay_projections`' rebuild of the Postgres read model from the whole log;
+- lag: a steady 200 commands/s for a while, the relay and the workers running, and the time
+  from each command's commit to its read model having applied it (p50/p95/p99), sampled every
+  2 ms (so figures carry up to ~2 ms of sampling error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from bench.common import ROOT, configure_env, dsn, ratio, report, setup, summarize, teardown
+
+PG, REDIS = "bench.totals", "bench.leaderboard"
+STREAM_TYPE = "products.BenchItem"
+STREAMS = 1000
+
+
+def publish(n: int, per_append: int = 100) -> None:
+    """n events over STREAMS streams, appended 100 at a time, then relayed to Kafka."""
+    from bench.projections import Counted
+    from eventstore.runtime import get_store
+
+    store = get_store()
+    prefix = uuid.uuid4().hex[:6]
+    for i in range(0, n, per_append):
+        store.append(
+            f"{prefix}-{i // per_append}",
+            STREAM_TYPE,
+            [Counted(amount=Decimal(j % 7 + 1)) for j in range(per_append)],
+            expected_version=0,
+        )
+    relay_once()
+
+
+def relay_once() -> None:
+    from django.conf import settings
+
+    from eventstore.relay import Relay, RelayConfig
+
+    Relay(RelayConfig(dsn=dsn(), bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS)).run(once=True)
+
+
+def raw_postgres(n: int) -> float:
+    import psycopg
+
+    from bench.projections import UPSERT
+
+    with psycopg.connect(dsn()) as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_raw_totals (stream_id text PRIMARY KEY, "
+            "total numeric NOT NULL, events integer NOT NULL)"
+        )
+        conn.commit()
+        sql = UPSERT.replace("bench_totals", "bench_raw_totals")
+        start = time.perf_counter()
+        for i in range(0, n, 1000):
+            with conn.cursor() as cur:
+                cur.executemany(
+                    sql, [(f"s-{j % STREAMS}", Decimal(j % 7 + 1)) for j in range(i, i + 1000)]
+                )
+            conn.commit()
+        return n / (time.perf_counter() - start)
+
+
+def raw_redis(n: int) -> float:
+    from django_redis import get_redis_connection
+
+    client = get_redis_connection("default")
+    start = time.perf_counter()
+    for i in range(0, n, 1000):
+        with client.pipeline(transaction=True) as pipe:
+            for j in range(i, i + 1000):
+                pipe.hincrby("bench:raw:events", f"s-{j % STREAMS}", 1)
+                pipe.zincrby("bench:raw:top", j % 7 + 1, f"s-{j % STREAMS}")
+            pipe.execute()
+    elapsed = time.perf_counter() - start
+    client.delete("bench:raw:events", "bench:raw:top")
+    return n / elapsed
+
+
+def reset(name: str) -> None:
+    from projections import registry, replay
+
+    replay._start(registry.get(name))
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("DELETE FROM proj_rebuild WHERE projection = %s", [name])
+
+
+def lag(name: str) -> int:
+    from projections.status import status
+
+    return sum(r.lag for r in status([name]))
+
+
+def wake_all(name: str) -> None:
+    from projections import registry
+    from projections.status import partitions
+    from projections.tasks import wake
+
+    for topic in registry.topics_of(registry.get(name)):
+        for p in partitions(topic):
+            wake(name, topic, p)
+
+
+def real_path(name: str, events: int) -> float:
+    reset(name)
+    start = time.perf_counter()
+    wake_all(name)
+    while lag(name) > 0:
+        time.sleep(0.02)
+    return events / (time.perf_counter() - start)
+
+
+def replay_rate(events: int) -> tuple[float, float]:
+    from projections import replay
+
+    start = time.perf_counter()
+    replay.rebuild(PG, restart=True)
+    seconds = time.perf_counter() - start
+    return events / seconds, seconds
+
+
+def start_processes() -> list[subprocess.Popen[bytes]]:
+    logs = ROOT / "bench" / "results"
+    logs.mkdir(parents=True, exist_ok=True)
+    procs = []
+    for i in range(2):
+        with open(logs / f"worker{i}.log", "wb") as fh:
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "config",
+                        "worker",
+                        "-Q",
+                        "projections",
+                        "-c",
+                        "2",
+                        "-n",
+                        f"bench{i}@%h",
+                        "--without-gossip",
+                        "--without-mingle",
+                        "--without-heartbeat",
+                        "-l",
+                        "WARNING",
+                    ],
+                    cwd=ROOT,
+                    env=os.environ.copy(),
+                    stdout=fh,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+    return procs
+
+
+def start_relay() -> subprocess.Popen[bytes]:
+    with open(ROOT / "bench" / "results" / "relay.log", "wb") as fh:
+        return subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "relay"],
+            cwd=ROOT,
+            env=os.environ.copy(),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def write_to_read_lag(rate: float, seconds: float) -> list[float]:
+    """Commands at a steady rate; for each, the time from commit to the read model applying it."""
+    import psycopg
+
+    from bench.projections import Counted
+    from eventstore.runtime import get_store
+
+    store = get_store()
+    committed: dict[str, float] = {}
+    done = threading.Event()
+    lags: list[float] = []
+
+    def sample() -> None:
+        with psycopg.connect(dsn(), autocommit=True) as conn:
+            while not (done.is_set() and not committed):
+                pending = list(committed)
+                if pending:
+                    rows = conn.execute(
+                        "SELECT e.event_id::text FROM es_event e JOIN es_outbox o "
+                        "ON o.event_position = e.position JOIN proj_checkpoint c "
+                        "ON c.projection = %s AND c.topic = o.topic "
+                        "AND c.partition = o.kafka_partition "
+                        "WHERE e.event_id = ANY(%s::uuid[]) AND c.next_offset > o.kafka_offset",
+                        [PG, pending],
+                    ).fetchall()
+                    now = time.perf_counter()
+                    for (event_id,) in rows:
+                        lags.append(now - committed.pop(event_id))
+                time.sleep(0.002)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    interval, start = 1.0 / rate, time.perf_counter()
+    i = 0
+    while time.perf_counter() - start < seconds:
+        due = start + i * interval
+        if (wait := due - time.perf_counter()) > 0:
+            time.sleep(wait)
+        result = store.append(
+            f"lag-{i}-{uuid.uuid4().hex[:4]}",
+            STREAM_TYPE,
+            [Counted(amount=Decimal(1))],
+            expected_version=0,
+        )
+        committed[str(result.event_ids[-1])] = time.perf_counter()
+        i += 1
+    deadline = time.perf_counter() + 60
+    while committed and time.perf_counter() < deadline:
+        time.sleep(0.05)
+    done.set()
+    committed.clear()
+    sampler.join()
+    return lags
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller volumes (about 2 minutes)")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    n = (
+        dict(raw=20_000, path=20_000, replay=100_000)
+        if args.quick
+        else dict(raw=100_000, path=100_000, replay=1_000_000)
+    )
+    lag_seconds = 10.0 if args.quick else 30.0
+    configure_env("bench.settings")
+    sys.path.insert(0, str(ROOT))
+    setup()
+    from config.celery import app
+
+    app.control.purge()  # nothing left over from an earlier run
+    samples: dict[str, list[float]] = {
+        k: [] for k in ("raw_postgres_upserts", "raw_redis_pipeline", "path_postgres", "path_redis")
+    }
+    extra: dict[str, Any] = {"quick": args.quick, "runs": args.runs}
+    workers = start_processes()
+    relay: subprocess.Popen[bytes] | None = None
+    try:
+        print(f"publishing {n['path']} events ...", flush=True)
+        publish(n["path"])
+        for run in range(1, args.runs + 1):
+            print(f"run {run}/{args.runs} ...", flush=True)
+            samples["raw_postgres_upserts"].append(raw_postgres(n["raw"]))
+            samples["raw_redis_pipeline"].append(raw_redis(n["raw"]))
+            samples["path_postgres"].append(real_path(PG, n["path"]))
+            samples["path_redis"].append(real_path(REDIS, n["path"]))
+        print(f"publishing up to {n['replay']} events for the replay ...", flush=True)
+        publish(n["replay"] - n["path"])
+        rate, seconds = replay_rate(n["replay"])
+        extra["replay"] = {"events": n["replay"], "seconds": seconds, "events_per_s": rate}
+        print(f"replay: {n['replay']} events in {seconds:.1f}s ({rate:.0f} events/s)")
+        relay = start_relay()
+        time.sleep(2)  # the relay takes its lock and LISTENs
+        lags = write_to_read_lag(200.0, lag_seconds)
+        extra["lag_ms_at_200_per_s"] = {
+            "samples": len(lags),
+            "p50": percentile(lags, 0.5) * 1000,
+            "p95": percentile(lags, 0.95) * 1000,
+            "p99": percentile(lags, 0.99) * 1000,
+        }
+        print(
+            "lag at 200 commands/s (ms): "
+            + ", ".join(
+                f"{k} {v:.1f}" for k, v in extra["lag_ms_at_200_per_s"].items() if k != "samples"
+            )
+        )
+    finally:
+        stop([*workers, *([relay] if relay else [])])
+        teardown()
+    figures = summarize(samples)
+
+    def med(key: str) -> float | None:
+        return figures[key]["median"] if key in figures else None
+
+    ratios: dict[str, tuple[float | None, str]] = {
+        "path_postgres / raw_postgres": (
+            ratio(med("path_postgres"), med("raw_postgres_upserts")),
+            "target >= 0.50",
+        ),
+        "path_redis / raw_redis": (
+            ratio(med("path_redis"), med("raw_redis_pipeline")),
+            "target >= 0.50",
+        ),
+        "path_postgres / 20,000 events/s": (
+            ratio(med("path_postgres"), 20_000.0),
+            "target >= 1.00",
+        ),
+        "path_redis / 20,000 events/s": (ratio(med("path_redis"), 20_000.0), "target >= 1.00"),
+        "60 s / replay seconds": (
+            ratio(60.0, extra["replay"]["seconds"]),
+            f"target >= 1.00 ({n['replay']} events)",
+        ),
+        "50 ms / p99 lag": (ratio(50.0, extra["lag_ms_at_200_per_s"]["p99"]), "target >= 1.00"),
+    }
+    report("projections", figures, ratios, "events/s", extra)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

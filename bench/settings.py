@@ -1,0 +1,8 @@
+"""Settings for benchmark runs: the project's, plus the benchmark's events and read models
+(so the worker processes the benchmark starts run them too)."""
+
+from config.django.base import *  # noqa: F403
+
+DEBUG = False
+EVENTSTORE_EXTRA_EVENT_MODULES = ["bench.projections"]
+PROJECTIONS = ["bench.projections.Totals", "bench.projections.Leaderboard"]
