@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -20,7 +21,15 @@ from eventstore.tokens import ConsistencyToken, InvalidToken
 TOKEN_HEADER = "X-Consistency-Token"  # noqa: S105 - a header name
 STATE_HEADER = "X-Consistency"  # "fresh" or "stale"
 
-__all__ = ["STATE_HEADER", "TOKEN_HEADER", "Freshness", "InvalidToken", "wait_for"]
+__all__ = [
+    "STATE_HEADER",
+    "TOKEN_HEADER",
+    "Freshness",
+    "InvalidToken",
+    "mark",
+    "wait_for",
+    "wait_for_request",
+]
 
 
 @dataclass(frozen=True)
@@ -45,3 +54,33 @@ def wait_for(
         settings.CONSISTENCY_WAITER
     )
     return waiter(token, read_models, limit)
+
+
+def wait_for_request(request: Any, read_models: Sequence[str]) -> Freshness | None:
+    """The wait a read request asks for: its token from the X-Consistency-Token header (or
+    `?consistent_with=`), and at most `?max_wait=` seconds (default CONSISTENCY_WAIT_TIMEOUT).
+    None when the request carries no token. Raises InvalidToken (answer 400) for a bad one."""
+    token = request.headers.get(TOKEN_HEADER) or request.GET.get("consistent_with")
+    if not token:
+        return None
+    raw_wait = request.GET.get("max_wait")
+    timeout = None
+    if raw_wait is not None:
+        try:
+            timeout = float(raw_wait)
+        except ValueError:
+            raise InvalidToken(f"max_wait must be a number of seconds, not {raw_wait!r}") from None
+        if not timeout >= 0:  # also refuses NaN
+            raise InvalidToken("max_wait must be zero or more seconds")
+    return wait_for(token, read_models, timeout=timeout)
+
+
+ResponseT = TypeVar("ResponseT")
+
+
+def mark(response: ResponseT, freshness: Freshness | None) -> ResponseT:
+    """Say on the response whether it reflects the write the request waited for."""
+    if freshness is not None:
+        response[STATE_HEADER] = freshness.header  # type: ignore[index]
+        response["X-Consistency-Waited-Ms"] = f"{freshness.waited * 1000:.0f}"  # type: ignore[index]
+    return response

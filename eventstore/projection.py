@@ -41,8 +41,6 @@ def handles(*event_classes: type) -> Callable[[F], F]:
 class Projection:
     name: ClassVar[str]
     topics: ClassVar[tuple[str, ...]]
-    # Bump when the handlers change what they write: the engine then asks for a rebuild.
-    version: ClassVar[int] = 1
     kind: ClassVar[str]
     _handlers: ClassVar[dict[str, Callable[..., None]]]
 

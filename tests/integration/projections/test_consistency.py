@@ -68,3 +68,38 @@ def test_malformed_or_unknown_tokens_are_rejected() -> None:
     unknown = ConsistencyToken("nope", 1, uuid.uuid4()).encode()
     with pytest.raises(InvalidToken):
         wait_for(unknown, [PG], timeout=0.1)
+
+
+@pytest.mark.urls("tests.support.urls")
+def test_a_read_over_http_waits_for_the_token_or_says_it_is_stale() -> None:
+    from django.test import Client
+
+    stream = f"http-{uuid.uuid4().hex[:8]}"
+    store = pg_store()
+    store.append(stream, STREAM_TYPE, [opened()], expected_version=0)
+    relay()
+    catch_up_all_partitions(PG)
+    token = store.append(
+        stream, STREAM_TYPE, [Deposited(amount=Decimal(5))], expected_version=1
+    ).token.encode()
+    client = Client()
+    plain = client.get(f"/ledgers/{stream}/")
+    assert plain.status_code == 200 and "X-Consistency" not in plain.headers
+
+    stale = client.get(f"/ledgers/{stream}/?max_wait=0.2", HTTP_X_CONSISTENCY_TOKEN=token)
+    assert stale.status_code == 200
+    assert stale.headers["X-Consistency"] == "stale" and stale.json()["balance"] == "0"
+    assert int(stale.headers["X-Consistency-Waited-Ms"]) >= 200
+
+    relay()
+    catch_up_all_partitions(PG)
+    fresh = client.get(f"/ledgers/{stream}/?consistent_with={token}")
+    assert fresh.headers["X-Consistency"] == "fresh" and fresh.json()["balance"] == "5"
+
+    for bad in (
+        "?consistent_with=garbage",
+        f"?consistent_with={token}&max_wait=soon",
+        f"?consistent_with={token}&max_wait=-1",
+    ):
+        response = client.get(f"/ledgers/{stream}/{bad}")
+        assert response.status_code == 400 and response.json()["detail"]
