@@ -34,27 +34,30 @@ def _pending_key(name: str, topic: str, partition: int) -> str:
     max_retries=8,
 )
 def catch_up_partition(name: str, topic: str, partition: int) -> dict[str, Any]:
-    """Apply everything in the partition past the projection's checkpoint."""
+    """Apply the partition past the projection's checkpoint, for at most one time slice; a
+    longer backlog re-enqueues itself behind other work, so one projection catching up on a
+    large backlog cannot starve the others that share the workers."""
     projection = registry.consumer(name)
     get_redis_connection("default").delete(_pending_key(name, topic, partition))
     totals = {"applied": 0, "dead_lettered": 0}
+    unfinished = {"more": False}
 
     def work() -> None:
-        while True:
-            result = catch_up(
-                projection,
-                target_for(projection),
-                topic,
-                partition,
-                registry=registry.event_registry(),
-                max_seconds=60,
-            )
-            totals["applied"] += result.applied
-            totals["dead_lettered"] += result.dead_lettered
-            if result.reached_end:
-                return
+        result = catch_up(
+            projection,
+            target_for(projection),
+            topic,
+            partition,
+            registry=registry.event_registry(),
+            max_seconds=settings.PROJECTIONS_TASK_SLICE,
+        )
+        totals["applied"] += result.applied
+        totals["dead_lettered"] += result.dead_lettered
+        unfinished["more"] = not result.reached_end
 
     locks.run_owned(name, topic, partition, work)
+    if unfinished["more"]:
+        wake(name, topic, partition)
     return totals
 
 

@@ -7,6 +7,8 @@ PROJECTIONS: list[str] = []
 # Dotted paths of every side effect (emails, notifications): run once per event by Celery.
 SIDE_EFFECTS: list[str] = []
 PROJECTIONS_BATCH_SIZE = env.int("PROJECTIONS_BATCH_SIZE", default=1000)
+# Seconds a catch-up task works before it re-enqueues itself behind other projections' tasks.
+PROJECTIONS_TASK_SLICE = env.float("PROJECTIONS_TASK_SLICE", default=2.0)
 # Attempts at one failing event before it is parked as a dead letter.
 PROJECTIONS_MAX_ATTEMPTS = env.int("PROJECTIONS_MAX_ATTEMPTS", default=3)
 PROJECTIONS_RETRY_BACKOFF = env.float("PROJECTIONS_RETRY_BACKOFF", default=0.2)

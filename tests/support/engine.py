@@ -80,9 +80,13 @@ def kafka_end(topic: str, partition: int) -> int:
 
 
 def catch_up_all_partitions(name: str) -> None:
-    for topic in registry.topics_of(registry.get(name)):
+    """Run the catch-up task body (as a worker would) until every partition is at its end."""
+    target = target_for(registry.consumer(name))
+    for topic in registry.topics_of(registry.consumer(name)):
         for partition in partitions(topic):
             catch_up_partition(name, topic, partition)
+            while target.next_offset(topic, partition) < kafka_end(topic, partition):
+                catch_up_partition(name, topic, partition)
 
 
 def dump(name: str, prefix: str) -> Any:

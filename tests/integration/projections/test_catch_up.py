@@ -6,6 +6,7 @@ import signal
 import uuid
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,3 +92,35 @@ def test_two_worker_processes_keep_per_stream_order(tmp_path: Path) -> None:
     redis_dump = dump(REDIS, prefix)
     versions = [v for k, v in redis_dump.items() if ":versions:" in k]
     assert len(versions) == 50 and all(v == list(range(1, 22)) for v in versions)
+
+
+def test_a_long_catch_up_works_in_slices_and_requeues_itself(
+    settings: Any,
+) -> None:
+    """One projection's backlog must not hold a worker: a task stops after its slice and
+    re-enqueues itself behind other work."""
+    from django_redis import get_redis_connection
+
+    from projections.targets import target_for
+    from projections.tasks import _pending_key
+    from tests.support.engine import kafka_end
+
+    settings.PROJECTIONS_TASK_SLICE = 0.0
+    settings.PROJECTIONS_BATCH_SIZE = 10
+    prefix = f"slice-{uuid.uuid4().hex[:8]}"
+    publish(prefix, streams=1, deposits=59)  # one stream: one partition, 60 events
+    projection = registry.get(PG)
+    target = target_for(projection)
+    topic = registry.topics_of(projection)[0]
+    partition = next(
+        p for p in partitions(topic) if target.next_offset(topic, p) < kafka_end(topic, p)
+    )
+    start = target.next_offset(topic, partition)
+    catch_up_partition(PG, topic, partition)
+    assert target.next_offset(topic, partition) == start + 10, "one batch, then it yields"
+    assert get_redis_connection("default").exists(_pending_key(PG, topic, partition)), (
+        "it must have re-enqueued itself"
+    )
+    while target.next_offset(topic, partition) < kafka_end(topic, partition):
+        catch_up_partition(PG, topic, partition)
+    assert dump(PG, prefix)[0][3] == list(range(1, 61))
