@@ -61,10 +61,15 @@ def catch_up_partition(name: str, topic: str, partition: int) -> dict[str, Any]:
     return totals
 
 
-def wake(name: str, topic: str, partition: int) -> None:
-    """Enqueue a catch-up unless one is already queued and not yet started."""
+QUEUED_FLAG_TTL = 60  # seconds: a lost task message suppresses wake-ups at most this long
+
+
+def wake(name: str, topic: str, partition: int, *, force: bool = False) -> None:
+    """Enqueue a catch-up unless one is already queued and not yet started. `force` enqueues
+    regardless: the periodic safety net must work even if a queued message was lost."""
     key = _pending_key(name, topic, partition)
-    if get_redis_connection("default").set(key, 1, nx=True, ex=300):
+    flagged = get_redis_connection("default").set(key, 1, nx=True, ex=QUEUED_FLAG_TTL)
+    if flagged or force:
         catch_up_partition.delay(name, topic, partition)
 
 
@@ -86,7 +91,7 @@ def catch_up_all() -> int:
 
     woken = 0
     for name, topic, partition in partitions_with_lag():
-        wake(name, topic, partition)
+        wake(name, topic, partition, force=True)
         woken += 1
     return woken
 

@@ -16,7 +16,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=1)
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_QUEUES_ALL = ("default", "ops", "projections", "side_effects")
+# Every queue the project routes to (one per concern); workers consume all of them by default.
+TASK_QUEUE_NAMES = ("default", "ops", "projections", "side_effects")
 CELERY_TASK_ROUTES = {
     "ops.*": {"queue": "ops"},
     "projections.*": {"queue": "projections"},

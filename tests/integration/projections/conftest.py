@@ -17,10 +17,28 @@ SWITCHES = ("poison-fixed", "ledger-v2")
 def _switches_off() -> None:
     client = get_redis_connection("default")
     client.delete(*(f"{settings.REDIS_KEY_PREFIX}:{s}" for s in SWITCHES))
+    for pattern in ("queued", "dirty"):  # wake-up flags of tasks purged below
+        for key in client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}:proj:{pattern}:*"):
+            client.delete(key)
+
+
+def _purge_queues() -> None:
+    """Drop task messages earlier tests left in this run's vhost (e.g. relay wake-ups nobody
+    consumed), so a worker started here only works for this test."""
+    from kombu import Queue
+
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        for name in settings.TASK_QUEUE_NAMES:
+            queue = Queue(name).bind(conn.default_channel)
+            queue.declare()  # durable, like Celery's own declaration
+            queue.purge()
 
 
 @pytest.fixture(autouse=True)
 def fresh_read_models(transactional_db: None) -> Iterator[None]:
+    _purge_queues()
     _switches_off()
     for name in (PG, REDIS):
         fast_forward(name)

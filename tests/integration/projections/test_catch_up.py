@@ -124,3 +124,27 @@ def test_a_long_catch_up_works_in_slices_and_requeues_itself(
     while target.next_offset(topic, partition) < kafka_end(topic, partition):
         catch_up_partition(PG, topic, partition)
     assert dump(PG, prefix)[0][3] == list(range(1, 61))
+
+
+def test_the_safety_net_wakes_a_lagging_partition_even_if_a_queued_task_was_lost(
+    tmp_path: Path,
+) -> None:
+    """A 'queued' flag whose task message was lost must not stop the periodic catch-up."""
+    from django_redis import get_redis_connection
+
+    from projections.tasks import _pending_key, catch_up_all
+
+    prefix = f"lost-{uuid.uuid4().hex[:8]}"
+    publish(prefix, streams=6, deposits=2)
+    topic = registry.topics_of(registry.get(PG))[0]
+    client = get_redis_connection("default")
+    for partition in partitions(topic):  # as if tasks were queued, then their messages lost
+        client.set(_pending_key(PG, topic, partition), 1, ex=300)
+    worker = start_worker(tmp_path / "worker.log")
+    try:
+        assert catch_up_all() > 0
+        wait_for("the safety net to catch up", lambda: lag(PG) == 0, 60)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+    assert len(dump(PG, prefix)) == 6
