@@ -28,6 +28,7 @@ class Totals(PostgresProjection):
     name = "bench.totals"
     topics = ("products",)
     tables = ("bench_totals",)
+    pipelined = True
 
     def setup(self, cur: Any) -> None:
         cur.execute(

@@ -8,6 +8,7 @@ never apply an event twice, whatever locks did or did not do.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -82,6 +83,11 @@ class PostgresTarget(Target):
         # A shadow rebuild writes the same unqualified table names into another schema.
         self.schema = schema
 
+    def _pipeline(self) -> contextlib.AbstractContextManager[Any]:
+        if isinstance(self.projection, PostgresProjection) and self.projection.pipelined:
+            return connection.connection.pipeline()  # type: ignore[no-any-return]
+        return contextlib.nullcontext()
+
     def _scope(self, cur: Any) -> None:
         if self.schema:
             cur.execute(f'SET LOCAL search_path TO "{self.schema}", public')
@@ -125,8 +131,9 @@ class PostgresTarget(Target):
             if cur.fetchone()[0] != expected_offset:
                 return False
             self._scope(cur)
-            for envelope in envelopes:
-                self.projection.apply(cur, envelope)
+            with self._pipeline():
+                for envelope in envelopes:
+                    self.projection.apply(cur, envelope)
             write_dead_letters(cur, dead_letters)
             cur.execute(
                 "UPDATE proj_checkpoint SET next_offset = %s, updated_at = now() "

@@ -12,6 +12,7 @@ EVENTSTORE_EXTRA_EVENT_MODULES = ["tests.support.ledger"]
 PROJECTIONS = [
     "tests.support.projections.LedgerBalances",
     "tests.support.projections.LedgerRedis",
+    "tests.support.projections.LedgerTotals",
 ]
 PROJECTIONS_RETRY_BACKOFF = 0.01
 SIDE_EFFECTS = ["tests.support.projections.DepositMail"]

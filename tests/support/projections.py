@@ -63,6 +63,33 @@ class LedgerBalances(PostgresProjection):
             raise LookupError(f"no ledger {e.stream_id}")
 
 
+class LedgerTotals(PostgresProjection):
+    """Write-only, so pipelined. A deposit of 666 fails in SQL, which a pipeline reports only
+    when it syncs at the end of the batch."""
+
+    name = "tests.ledger_totals"
+    topics = ("accounts",)
+    tables = ("test_ledger_total",)
+    pipelined = True
+
+    def setup(self, cur: Any) -> None:
+        cur.execute(
+            "CREATE TABLE IF NOT EXISTS test_ledger_total (stream_id text PRIMARY KEY, "
+            "total numeric NOT NULL, events integer NOT NULL)"
+        )
+
+    @handles(LedgerOpened, Deposited)
+    def _counted(self, cur: Any, e: EventEnvelope) -> None:
+        amount = getattr(e.payload, "amount", Decimal(0))
+        poison = amount == POISON_AMOUNT and not poison_fixed()
+        cur.execute(
+            "INSERT INTO test_ledger_total VALUES (%s, %s / %s, 1) ON CONFLICT (stream_id) DO "
+            "UPDATE SET total = test_ledger_total.total + EXCLUDED.total, "
+            "events = test_ledger_total.events + 1",
+            [e.stream_id, amount, 0 if poison else 1],
+        )
+
+
 class LedgerRedis(RedisProjection):
     name = "tests.ledger_redis"
     topics = ("accounts",)

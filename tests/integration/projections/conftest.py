@@ -11,6 +11,8 @@ from django_redis import get_redis_connection
 
 from tests.support.engine import PG, REDIS, fast_forward
 
+TOTALS = "tests.ledger_totals"
+
 SWITCHES = ("poison-fixed", "ledger-v2")
 
 
@@ -40,7 +42,7 @@ def _purge_queues() -> None:
 def fresh_read_models(transactional_db: None) -> Iterator[None]:
     _purge_queues()
     _switches_off()
-    for name in (PG, REDIS):
+    for name in (PG, REDIS, TOTALS):
         fast_forward(name)
     yield
     _switches_off()

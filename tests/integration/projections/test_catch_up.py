@@ -148,3 +148,37 @@ def test_the_safety_net_wakes_a_lagging_partition_even_if_a_queued_task_was_lost
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=60)
     assert len(dump(PG, prefix)) == 6
+
+
+def test_a_pipelined_projection_applies_the_same_and_still_isolates_a_poison_event() -> None:
+    """Pipeline mode sends a batch's statements without waiting; a SQL error then surfaces only
+    at the end of the batch, and the event must still be found and parked, alone."""
+    from django.db import connection
+
+    from projections.models import DeadLetter
+    from tests.support.engine import fast_forward, relay
+    from tests.support.ledger import STREAM_TYPE, Deposited
+    from tests.support.pg import pg_store
+    from tests.support.projections import POISON_AMOUNT
+
+    totals = "tests.ledger_totals"
+    fast_forward(totals)
+    prefix = f"pipe-{uuid.uuid4().hex[:8]}"
+    publish(prefix, streams=8, deposits=5, amount=Decimal(2))
+    pg_store().append(
+        f"{prefix}-0", STREAM_TYPE, [Deposited(amount=POISON_AMOUNT)], expected_version=6
+    )
+    relay()
+    catch_up_all_partitions(totals)
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT stream_id, total::text, events FROM test_ledger_total "
+            "WHERE stream_id LIKE %s ORDER BY stream_id",
+            [f"{prefix}-%"],
+        )
+        rows = {r[0]: r[1:] for r in cur.fetchall()}
+    assert len(rows) == 8
+    assert all(v == ("10", 6) for v in rows.values()), "the poison event left the rest intact"
+    letters = list(DeadLetter.objects.filter(projection=totals))
+    assert [(d.stream_id, d.status) for d in letters] == [(f"{prefix}-0", "parked")]
+    assert "division by zero" in letters[0].error
