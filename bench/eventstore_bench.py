@@ -171,10 +171,10 @@ def raw_produce(rows: list[tuple[Any, ...]]) -> float:
     from confluent_kafka import Producer
     from django.conf import settings
 
-    from eventstore.relay import Relay, RelayConfig
+    from eventstore.relay import RelayConfig, producer_config
 
-    config = Relay(RelayConfig(dsn="", bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS))
-    producer = Producer(config._producer_config())
+    config = RelayConfig(dsn="", bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS)
+    producer = Producer(producer_config(config))
     topic = f"{settings.KAFKA_TOPIC_PREFIX}raw"
     acked = 0
 

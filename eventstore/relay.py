@@ -90,6 +90,21 @@ class RelayConfig:
     producer: dict[str, Any] = field(default_factory=dict)
 
 
+def producer_config(config: RelayConfig) -> dict[str, Any]:
+    """The relay's producer settings (also what the benchmark's raw baseline uses)."""
+    return {
+        "bootstrap.servers": config.bootstrap_servers,
+        "enable.idempotence": True,
+        "acks": "all",
+        "message.timeout.ms": 0,  # never give up: a timed-out message could be a duplicate
+        "linger.ms": 5,
+        "batch.num.messages": 10000,
+        "queue.buffering.max.messages": max(100000, config.batch_size * 3),
+        "compression.type": "lz4",
+        **config.producer,
+    }
+
+
 class _Stopped(Exception):
     pass
 
@@ -262,17 +277,7 @@ class Relay:
             conn.close()
 
     def _producer_config(self) -> dict[str, Any]:
-        return {
-            "bootstrap.servers": self.config.bootstrap_servers,
-            "enable.idempotence": True,
-            "acks": "all",
-            "message.timeout.ms": 0,  # never give up: a timed-out message could be a duplicate
-            "linger.ms": 5,
-            "batch.num.messages": 10000,
-            "queue.buffering.max.messages": max(100000, self.config.batch_size * 3),
-            "compression.type": "lz4",
-            **self.config.producer,
-        }
+        return producer_config(self.config)
 
     def _acquire_lock(self, conn: psycopg.Connection[Any]) -> bool:
         announced = False

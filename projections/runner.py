@@ -14,7 +14,7 @@ import psycopg
 import redis
 from confluent_kafka import Message
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError, connection
 
 from eventstore.events import EventEnvelope, EventRegistry
 from eventstore.projection import Projection
@@ -151,18 +151,18 @@ def _apply_one_by_one(
 ) -> bool:
     envelopes = {msg.offset(): env for msg, env in relevant}
     offset = messages[0].offset() or 0
+    parked = parked_streams(target.checkpoint_name)  # grows as this batch parks streams
     for msg in messages:
         msg_offset = msg.offset() or 0
         env = envelopes.get(msg_offset)
         dead: list[dict[str, Any]] = []
-        to_apply: list[EventEnvelope] = []
         if env is not None:
-            if env.stream_id in parked_streams(target.checkpoint_name):
+            if env.stream_id in parked:
                 dead.append(
                     _dead_letter(target.checkpoint_name, topic, partition, msg, env, "blocked")
                 )
             else:
-                failure = _try_alone(projection, target, topic, partition, env, msg_offset)
+                failure = _try_alone(target, topic, partition, env, msg_offset)
                 if failure is None:
                     result.applied += 1
                     offset = msg_offset + 1
@@ -174,10 +174,11 @@ def _apply_one_by_one(
                         target.checkpoint_name, topic, partition, msg, env, "parked", failure
                     )
                 )
+                parked.add(env.stream_id)
         if not target.apply(
             topic,
             partition,
-            to_apply,
+            [],
             expected_offset=offset,
             next_offset=msg_offset + 1,
             dead_letters=dead,
@@ -189,7 +190,6 @@ def _apply_one_by_one(
 
 
 def _try_alone(
-    projection: Projection,
     target: Target,
     topic: str,
     partition: int,
@@ -253,4 +253,4 @@ def parked_streams(projection_name: str) -> set[str]:
         return {row[0] for row in cur.fetchall()}
 
 
-__all__ = ["INFRASTRUCTURE_ERRORS", "CatchUp", "DatabaseError", "apply_batch", "catch_up"]
+__all__ = ["INFRASTRUCTURE_ERRORS", "CatchUp", "apply_batch", "catch_up"]

@@ -144,7 +144,6 @@ def run(
     env_extra: dict[str, str] | None = None,
     check: bool = True,
     user: str | None = None,
-    quiet: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     if user and os.geteuid() == 0:
         cmd = ["runuser", "-u", user, "--", *cmd]
@@ -153,8 +152,6 @@ def run(
     if check and proc.returncode != 0:
         out = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
         raise StackError(f"`{' '.join(cmd)}` failed: {' | '.join(out)}")
-    if not quiet and proc.returncode != 0:
-        pass
     return proc
 
 
