@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 
 from eventstore.events import EventRegistry
 from eventstore.postgres import PostgresEventStore
@@ -42,4 +43,8 @@ def build_registry() -> EventRegistry:
 
 
 def build_store() -> PostgresEventStore:
-    return PostgresEventStore(build_registry(), topic_for=topic_for)
+    return PostgresEventStore(
+        build_registry(),
+        topic_for=topic_for,
+        inline_projections=[import_string(p) for p in settings.EVENTSTORE_INLINE_PROJECTIONS],
+    )

@@ -46,6 +46,9 @@ class Aggregate:
     stream_type: ClassVar[str]
     # Bump when the aggregate's state fields change: older snapshots are then ignored.
     snapshot_version: ClassVar[int] = 1
+    # False for aggregates whose state holds personal data: a snapshot would keep it in clear,
+    # out of reach of crypto-shredding.
+    snapshots: ClassVar[bool] = True
     _appliers: ClassVar[dict[type, Callable[[Any, Any], None]]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -11,7 +11,7 @@ from eventstore.aggregate import Snapshotted
 from eventstore.errors import ConcurrencyError, IdempotencyConflict, UniquenessError
 from eventstore.events import EventEnvelope, EventRegistry, Metadata, new_envelope
 from eventstore.serialization import decode_payload, encode_payload
-from eventstore.store import AppendResult, Claim, InlineProjection, Release
+from eventstore.store import AppendResult, Claim, InlineProjection, Release, wants
 
 R = TypeVar("R")
 
@@ -73,6 +73,8 @@ class InMemoryEventStore:
                 )
                 new.append(_with_position(envelope, self._position))
             for projection in self.inline_projections:
+                if not wants(projection, stream_type):
+                    continue
                 projection(new)
             self._reservations = reserved
             self._streams[stream_id] = stream + new

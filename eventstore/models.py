@@ -121,3 +121,17 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"idempotency {self.key}"
+
+
+class SubjectKey(models.Model):
+    """A person's key for the personal fields of their events; deleted on erasure."""
+
+    subject_id = models.TextField(primary_key=True)
+    key = models.BinaryField()
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "es_subject_key"
+
+    def __str__(self) -> str:
+        return self.subject_id

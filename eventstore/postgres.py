@@ -23,7 +23,7 @@ from eventstore.aggregate import Snapshotted
 from eventstore.errors import ConcurrencyError, IdempotencyConflict, UniquenessError
 from eventstore.events import EventEnvelope, EventRegistry, Metadata, new_envelope
 from eventstore.serialization import decode_payload, payload_to_dict
-from eventstore.store import AppendResult, Claim, InlineProjection, Release
+from eventstore.store import AppendResult, Claim, InlineProjection, Release, wants
 
 R = TypeVar("R")
 NOTIFY_CHANNEL = "es_outbox"  # es_append() notifies it
@@ -86,8 +86,9 @@ class PostgresEventStore:
             ).decode(),
             _encoder.encode(snapshot).decode() if snapshot is not None else None,
         ]
+        inline = [p for p in self.inline_projections if wants(p, stream_type)]
         try:
-            if self.inline_projections or connections[self.using].in_atomic_block:
+            if inline or connections[self.using].in_atomic_block:
                 # Inline projections must commit with the events; inside a caller's transaction
                 # a savepoint keeps a refused append from aborting the caller's work.
                 with transaction.atomic(using=self.using):
@@ -95,7 +96,7 @@ class PostgresEventStore:
                     stored = [
                         replace(e, position=p) for e, p in zip(envelopes, positions, strict=True)
                     ]
-                    for projection in self.inline_projections:
+                    for projection in inline:
                         projection(stored)
             else:
                 # One statement is one transaction: the append costs one round trip.

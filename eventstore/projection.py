@@ -77,8 +77,20 @@ class PostgresProjection(Projection):
         """Create the tables if they do not exist (projections without migrations)."""
 
 
+def live_namespace(projection_name: str) -> str:
+    """Where a Redis read model's live keys are (a shadow rebuild writes beside them)."""
+    from django.conf import settings
+
+    return f"{settings.REDIS_KEY_PREFIX}:rm:{projection_name}"
+
+
 class RedisProjection(Projection):
     kind = "redis"
+
+    @classmethod
+    def live(cls) -> RedisProjection:
+        """An instance over the live keys, for reading them (`card = Cards.live().key(...)`)."""
+        return cls(live_namespace(cls.name))
 
     def __init__(self, namespace: str = "") -> None:
         # All keys live under one namespace, so a rebuild can drop them and a shadow rebuild

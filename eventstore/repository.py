@@ -29,7 +29,7 @@ class Repository(Generic[A]):
             raise ValueError("snapshot_every must be at least 1")
         self.store = store
         self.cls = cls
-        self.snapshot_every = snapshot_every
+        self.snapshot_every = snapshot_every if cls.snapshots else None
 
     def load(
         self, stream_id: str, *, at_version: int | None = None, at_time: datetime | None = None

@@ -15,6 +15,7 @@ import msgspec
 
 from eventstore.errors import SerializationError
 from eventstore.events import EventEnvelope, EventRegistry
+from eventstore.personal import protect, reveal
 
 _encoder = msgspec.json.Encoder(decimal_format="string")
 _decoder = msgspec.json.Decoder()
@@ -36,13 +37,13 @@ def _check_aware(value: Any, path: str) -> None:
 
 
 def payload_to_dict(event: Any) -> dict[str, Any]:
-    """The event's fields as JSON-ready builtins."""
+    """The event's fields as JSON-ready builtins, personal fields encrypted."""
     _check_aware(event, type(event).__name__)
     try:
         data: dict[str, Any] = msgspec.to_builtins(event)
     except (TypeError, msgspec.EncodeError) as exc:
         raise SerializationError(f"cannot serialize {type(event).__name__}: {exc}") from exc
-    return data
+    return protect(event, data)
 
 
 def encode_payload(event: Any) -> bytes:
@@ -54,7 +55,7 @@ def decode_payload(
 ) -> Any:
     """Build the current event class from a stored payload, upcasting old versions first."""
     raw = _decoder.decode(data) if isinstance(data, bytes | str) else dict(data)
-    raw = registry.upcast(event_type, schema_version, raw)
+    raw = registry.upcast(event_type, schema_version, reveal(raw))
     cls = registry.resolve(event_type)
     try:
         return msgspec.convert(raw, cls)

@@ -56,9 +56,17 @@ class AppendResult:
 
 
 class InlineProjection(Protocol):
-    """Updates a strongly consistent read model inside the append transaction."""
+    """Updates a strongly consistent read model inside the append transaction. It may carry a
+    `stream_types` attribute (a collection) to be called only for appends to those streams."""
 
     def __call__(self, envelopes: Sequence[EventEnvelope]) -> None: ...
+
+
+def wants(projection: InlineProjection, stream_type: str) -> bool:
+    """Whether an append to `stream_type` calls this inline projection. Appends that call none
+    keep their one-statement transaction."""
+    wanted = getattr(projection, "stream_types", None)
+    return wanted is None or stream_type in wanted
 
 
 class EventStore(Protocol):

@@ -13,12 +13,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis
-from django.conf import settings
 from django.db import connection, transaction
 from django_redis import get_redis_connection
 
 from eventstore.events import EventEnvelope
-from eventstore.projection import PostgresProjection, Projection, RedisProjection, SideEffect
+from eventstore.projection import (
+    PostgresProjection,
+    Projection,
+    RedisProjection,
+    SideEffect,
+    live_namespace,
+)
 
 
 class Target:
@@ -155,8 +160,7 @@ class PostgresTarget(Target):
             _mark_resolved(cur, dead_letter_id)
 
 
-def redis_namespace(projection_name: str) -> str:
-    return f"{settings.REDIS_KEY_PREFIX}:rm:{projection_name}"
+redis_namespace = live_namespace
 
 
 class RedisTarget(Target):

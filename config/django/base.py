@@ -8,7 +8,7 @@ from config.env import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-only-insecure-key-change-me")
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="dev-only-insecure-key-change-me-0123456789abcdef")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
@@ -20,6 +20,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "django_filters",
     "drf_spectacular",
     "eventstore",
     "projections",
@@ -80,6 +82,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["apps.accounts.public.IsAuthenticatedAccount"],
+    "DEFAULT_PAGINATION_CLASS": "apps.shared.pagination.Pagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "EXCEPTION_HANDLER": "apps.shared.api.handle_exception",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "CQRS platform API",
@@ -93,6 +103,7 @@ SPECTACULAR_SETTINGS = {
 # How long /readyz waits for each server before calling it down.
 READYZ_TIMEOUT_SECONDS = env.float("READYZ_TIMEOUT_SECONDS", default=2.0)
 
+from config.settings.auth import *  # noqa: E402,F403
 from config.settings.celery import *  # noqa: E402,F403
 from config.settings.eventstore import *  # noqa: E402,F403
 from config.settings.kafka import *  # noqa: E402,F403

@@ -10,9 +10,10 @@ WHITENOISE_AUTOREFRESH = True
 # The test ledger's events and projections (tests/support), for the worker processes too.
 EVENTSTORE_EXTRA_EVENT_MODULES = ["tests.support.ledger"]
 PROJECTIONS = [
+    *PROJECTIONS,  # noqa: F405
     "tests.support.projections.LedgerBalances",
     "tests.support.projections.LedgerRedis",
     "tests.support.projections.LedgerTotals",
 ]
 PROJECTIONS_RETRY_BACKOFF = 0.01
-SIDE_EFFECTS = ["tests.support.projections.DepositMail"]
+SIDE_EFFECTS = [*SIDE_EFFECTS, "tests.support.projections.DepositMail"]  # noqa: F405

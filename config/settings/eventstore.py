@@ -16,3 +16,7 @@ EVENTSTORE_RELAY_IDLE_WAIT = env.float("EVENTSTORE_RELAY_IDLE_WAIT", default=5.0
 EVENTSTORE_RELAY_ON_PUBLISHED = "projections.tasks.on_published"
 # Event modules beyond apps.<module>.events (tests add their own).
 EVENTSTORE_EXTRA_EVENT_MODULES: list[str] = []
+# Where per-person keys for personal data in events live (crypto-shredding).
+EVENTSTORE_KEY_VAULT = "eventstore.personal.PostgresKeyVault"
+# Read models kept inside the append transaction (the Django user table).
+EVENTSTORE_INLINE_PROJECTIONS = ["apps.accounts.read_models.project_accounts"]

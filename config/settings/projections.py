@@ -3,9 +3,16 @@
 from config.env import env
 
 # Dotted paths of every projection class (modules add theirs).
-PROJECTIONS: list[str] = []
-# Dotted paths of every side effect (emails, notifications): run once per event by Celery.
-SIDE_EFFECTS: list[str] = []
+PROJECTIONS: list[str] = [
+    "apps.users.read_models.Profiles",
+    "apps.users.read_models.Directory",
+    "apps.users.read_models.ProfileCards",
+]
+# Dotted paths of every side effect and reaction (emails, notifications, commands another
+# module's events call for): run once per event by Celery, never during a replay.
+SIDE_EFFECTS: list[str] = [
+    "apps.users.reactions.ProfileLifecycle",
+]
 PROJECTIONS_BATCH_SIZE = env.int("PROJECTIONS_BATCH_SIZE", default=1000)
 # Seconds a catch-up task works before it re-enqueues itself behind other projections' tasks.
 PROJECTIONS_TASK_SLICE = env.float("PROJECTIONS_TASK_SLICE", default=2.0)

@@ -1,0 +1,276 @@
+"""The accounts API: one class per operation; views parse, call a service, answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from apps.accounts import services
+from apps.accounts.events import ROLES
+from apps.accounts.login import log_in
+from apps.accounts.models import AccountRecord
+from apps.accounts.public import IsAdmin, IsAuthenticatedAccount, IsStaff, is_admin, is_staff
+from apps.shared.api import command_response, context
+from apps.shared.fields import strict, strict_data
+
+COMMAND_RESULT = inline_serializer(
+    "CommandResult",
+    {
+        "id": serializers.CharField(),
+        "version": serializers.IntegerField(),
+        "token": serializers.CharField(),
+    },
+)
+
+
+class Password(serializers.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=128, trim_whitespace=False, **kwargs)
+
+
+class AccountOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+    id = serializers.CharField(source="account_id")
+
+    class Meta:
+        model = AccountRecord
+        fields = ("id", "email", "roles", "locked", "version", "registered_at")
+
+
+def _check_password(password: str, email: str = "") -> None:
+    user = get_user_model()(email=email)
+    try:
+        validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError({"password": list(exc.messages)}) from None
+
+
+def _record(account_id: str) -> AccountRecord:
+    record = AccountRecord.objects.filter(account_id=account_id, erased=False).first()
+    if record is None:
+        from django.http import Http404
+
+        raise Http404
+    return record
+
+
+def _owner_or(request: Request, account_id: str, allowed: bool) -> None:
+    if request.user.username != account_id and not allowed:
+        raise PermissionDenied("you may only act on your own account")
+
+
+class PublicApi(APIView):
+    """Open to anyone, with no authentication of the request."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+
+    def get_authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'  # a failed login or refresh is a 401, not a 403
+
+
+class AccountRegisterApi(PublicApi):
+    class Input(serializers.Serializer):  # type: ignore[type-arg]
+        email = serializers.EmailField(max_length=254)
+        password = Password()
+
+    @extend_schema(request=Input, responses={201: COMMAND_RESULT}, summary="Register an account")
+    def post(self, request: Request) -> Response:
+        data = strict(self.Input, request)
+        _check_password(data["password"], data["email"])
+        result = services.register_account(
+            email=data["email"], password=data["password"], ctx=context(request)
+        )
+        return command_response(result, created=True)
+
+
+class LoginApi(PublicApi):
+    class Input(serializers.Serializer):  # type: ignore[type-arg]
+        email = serializers.CharField(max_length=254)
+        password = Password()
+
+    @extend_schema(
+        request=Input,
+        responses={
+            200: inline_serializer(
+                "Tokens",
+                {
+                    "access": serializers.CharField(),
+                    "refresh": serializers.CharField(),
+                    "account_id": serializers.CharField(),
+                },
+            )
+        },
+        summary="Log in: a JWT access and refresh token pair",
+    )
+    def post(self, request: Request) -> Response:
+        data = strict(self.Input, request)
+        login = log_in(request._request, email=data["email"], password=data["password"])
+        refresh = RefreshToken.for_user(login.user)
+        return Response(
+            {
+                "access": str(refresh.access_token),
+                "refresh": str(refresh),
+                "account_id": login.user.username,
+            }
+        )
+
+
+class SafeRefreshSerializer(TokenRefreshSerializer):
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        try:
+            return super().validate(attrs)
+        except get_user_model().DoesNotExist:
+            raise AuthenticationFailed("the account no longer exists") from None
+
+
+class TokenRefreshApi(PublicApi):
+    @extend_schema(
+        request=SafeRefreshSerializer,
+        responses={200: SafeRefreshSerializer},
+        summary="Trade a refresh token for a new pair (the old one is blacklisted)",
+    )
+    def post(self, request: Request) -> Response:
+        serializer = SafeRefreshSerializer(data=strict_data(SafeRefreshSerializer, request))
+        try:
+            serializer.is_valid(raise_exception=True)
+        except TokenError as exc:
+            raise InvalidToken(exc.args[0]) from exc
+        return Response(serializer.validated_data)
+
+
+class LogoutApi(APIView):
+    permission_classes = [IsAuthenticatedAccount]
+
+    class Input(serializers.Serializer):  # type: ignore[type-arg]
+        refresh = serializers.CharField(max_length=2000)
+
+    @extend_schema(request=Input, responses={204: None}, summary="Log out: blacklist the token")
+    def post(self, request: Request) -> Response:
+        data = strict(self.Input, request)
+        try:
+            token = RefreshToken(data["refresh"])
+        except TokenError as exc:
+            raise InvalidToken(exc.args[0]) from exc
+        if str(token.get("account_id")) != request.user.username:
+            raise PermissionDenied("that refresh token is not yours")
+        token.blacklist()
+        return Response(status=204)
+
+
+class AccountMeApi(APIView):
+    permission_classes = [IsAuthenticatedAccount]
+
+    @extend_schema(responses={200: AccountOutput}, summary="The caller's account")
+    def get(self, request: Request) -> Response:
+        return _account_response(_record(request.user.username))
+
+
+def _account_response(record: AccountRecord) -> Response:
+    response = Response(AccountOutput(record).data)
+    response["ETag"] = f'"{record.version}"'
+    return response
+
+
+class AccountDetailApi(APIView):
+    permission_classes = [IsAuthenticatedAccount]
+
+    @extend_schema(responses={200: AccountOutput}, summary="An account (owner or staff)")
+    def get(self, request: Request, account_id: str) -> Response:
+        _owner_or(request, account_id, is_staff(request.user))
+        return _account_response(_record(account_id))
+
+
+class PasswordChangeApi(APIView):
+    permission_classes = [IsAuthenticatedAccount]
+
+    class Input(serializers.Serializer):  # type: ignore[type-arg]
+        old_password = Password()
+        new_password = Password()
+
+    @extend_schema(request=Input, responses={200: COMMAND_RESULT}, summary="Change my password")
+    def post(self, request: Request) -> Response:
+        data = strict(self.Input, request)
+        try:
+            validate_password(data["new_password"], request.user)  # type: ignore[arg-type]
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError({"new_password": list(exc.messages)}) from None
+        result = services.change_password(
+            account_id=request.user.username,
+            old_password=data["old_password"],
+            new_password=data["new_password"],
+            ctx=context(request),
+        )
+        return command_response(result)
+
+
+class RoleGrantApi(APIView):
+    permission_classes = [IsAdmin]
+
+    class Input(serializers.Serializer):  # type: ignore[type-arg]
+        role = serializers.ChoiceField(choices=ROLES)
+
+    @extend_schema(request=Input, responses={200: COMMAND_RESULT}, summary="Grant a role (admin)")
+    def post(self, request: Request, account_id: str) -> Response:
+        data = strict(self.Input, request)
+        result = services.grant_role(account_id=account_id, role=data["role"], ctx=context(request))
+        return command_response(result)
+
+
+class RoleRevokeApi(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(responses={200: COMMAND_RESULT}, summary="Revoke a role (admin)")
+    def delete(self, request: Request, account_id: str, role: str) -> Response:
+        result = services.revoke_role(account_id=account_id, role=role, ctx=context(request))
+        return command_response(result)
+
+
+class AccountLockApi(APIView):
+    permission_classes = [IsStaff]
+
+    class Input(serializers.Serializer):  # type: ignore[type-arg]
+        reason = serializers.CharField(max_length=200)
+
+    @extend_schema(request=Input, responses={200: COMMAND_RESULT}, summary="Lock (staff)")
+    def post(self, request: Request, account_id: str) -> Response:
+        data = strict(self.Input, request)
+        result = services.lock_account(
+            account_id=account_id, reason=data["reason"], ctx=context(request)
+        )
+        return command_response(result)
+
+
+class AccountUnlockApi(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(request=None, responses={200: COMMAND_RESULT}, summary="Unlock (staff)")
+    def post(self, request: Request, account_id: str) -> Response:
+        result = services.unlock_account(account_id=account_id, ctx=context(request))
+        return command_response(result)
+
+
+class AccountEraseApi(APIView):
+    permission_classes = [IsAuthenticatedAccount]
+
+    @extend_schema(
+        request=None,
+        responses={200: COMMAND_RESULT},
+        summary="Erase an account and its personal data (owner or admin)",
+    )
+    def post(self, request: Request, account_id: str) -> Response:
+        _owner_or(request, account_id, is_admin(request.user))
+        result = services.erase_account(account_id=account_id, ctx=context(request))
+        return command_response(result)

@@ -1,0 +1,66 @@
+"""The accounts module's facade: what other modules may use besides its events.
+
+Roles map to DRF permissions here, so every module checks roles the same way. The request's
+user is a row of the inline user table; its username is the account id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.permissions import BasePermission
+
+from apps.accounts.models import AccountRecord
+
+__all__ = ["IsAdmin", "IsAuthenticatedAccount", "IsStaff", "account_exists", "account_id_of"]
+
+
+def account_id_of(user: Any) -> str | None:
+    """The account id behind a request's user; None for anonymous users."""
+    if user is None or not user.is_authenticated:
+        return None
+    return str(user.username)
+
+
+def is_staff(user: Any) -> bool:
+    return bool(user and user.is_authenticated and user.is_active and user.is_staff)
+
+
+def is_admin(user: Any) -> bool:
+    return bool(user and user.is_authenticated and user.is_active and user.is_superuser)
+
+
+def account_exists(account_id: str) -> bool:
+    """A registered, not erased account."""
+    return AccountRecord.objects.filter(account_id=account_id, erased=False).exists()
+
+
+def staff_account_ids() -> list[str]:
+    return [
+        r.account_id
+        for r in AccountRecord.objects.filter(erased=False, locked=False).only(
+            "account_id", "roles"
+        )
+        if {"staff", "admin"} & set(r.roles)
+    ]
+
+
+class IsAuthenticatedAccount(BasePermission):
+    message = "log in first"
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return bool(request.user and request.user.is_authenticated and request.user.is_active)
+
+
+class IsStaff(BasePermission):
+    message = "only staff may do this"
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return is_staff(request.user)
+
+
+class IsAdmin(BasePermission):
+    message = "only admins may do this"
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return is_admin(request.user)

@@ -1,0 +1,17 @@
+"""The products module's facade for other modules."""
+
+from __future__ import annotations
+
+from django.db import connection
+
+PRODUCT_STREAM_TYPE = "products.Product"
+
+
+def product_exists(product_id: str) -> bool:
+    """A product with this id was created (its event stream exists)."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT 1 FROM es_stream WHERE stream_id = %s AND stream_type = %s",
+            [product_id, PRODUCT_STREAM_TYPE],
+        )
+        return cur.fetchone() is not None

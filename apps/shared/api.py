@@ -1,0 +1,127 @@
+"""The HTTP conventions every module's API follows.
+
+- One error format: `{"error": {"status", "code", "detail", "fields"?}}` for every 4xx,
+  including DRF's own (validation, authentication, throttling, not found) and domain errors.
+- Writes answer `{"id", "version", "token"}` with `ETag: "<version>"` and the consistency token
+  in `X-Consistency-Token`; a later read sends the token back to see its own write.
+- `If-Match: "<version>"` makes a write conditional (412 if the aggregate moved on);
+  `Idempotency-Key` makes a retried write return the first outcome.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from apps.shared.commands import Context
+from apps.shared.errors import DomainError
+from eventstore.commands import CommandResult
+from eventstore.consistency import TOKEN_HEADER, InvalidToken
+from eventstore.errors import IdempotencyConflict, UniquenessError
+from eventstore.repository import AggregateNotFound
+
+_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def error_body(status_code: int, code: str, detail: str, fields: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"status": status_code, "code": code, "detail": detail}
+    if fields:
+        body["fields"] = fields
+    return {"error": body}
+
+
+def handle_exception(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's EXCEPTION_HANDLER: domain and store errors to 4xx, all in one format."""
+    if isinstance(exc, DomainError):
+        response = Response(error_body(exc.status, exc.code, exc.detail), status=exc.status)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            response["Retry-After"] = str(retry_after)
+        return response
+    if isinstance(exc, AggregateNotFound):
+        return Response(error_body(404, "not_found", str(exc)), status=404)
+    if isinstance(exc, UniquenessError):
+        return Response(error_body(409, "already_taken", _taken(exc)), status=409)
+    if isinstance(exc, IdempotencyConflict):
+        return Response(error_body(422, "idempotency_key_reused", str(exc)), status=422)
+    if isinstance(exc, InvalidToken):
+        return Response(error_body(400, "invalid_consistency_token", str(exc)), status=400)
+    handled = exception_handler(exc, context)
+    if handled is None:
+        return None
+    response = handled
+    if isinstance(exc, ValidationError):
+        fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        response.data = error_body(400, "invalid", "the request has invalid fields", fields)
+    elif isinstance(exc, exceptions.APIException):
+        response.data = error_body(response.status_code, _code(exc), _detail(exc.detail))
+    elif isinstance(exc, Http404):
+        response.data = error_body(404, "not_found", "not found")
+    return response
+
+
+def _code(exc: exceptions.APIException) -> str:
+    codes = exc.get_codes()
+    if isinstance(codes, dict) and isinstance(codes.get("code"), str):
+        return str(codes["code"])  # simplejwt's {"detail", "code", ...}
+    return codes if isinstance(codes, str) else str(exc.default_code)
+
+
+def _detail(detail: Any) -> str:
+    if isinstance(detail, dict) and "detail" in detail:
+        return str(detail["detail"])
+    if isinstance(detail, list) and len(detail) == 1:
+        return str(detail[0])
+    return str(detail)
+
+
+def _taken(exc: UniquenessError) -> str:
+    what = exc.scope.rsplit(".", 1)[-1]
+    return f"this {what} is already taken"
+
+
+def context(request: Request, *, conditional: bool = True) -> Context:
+    """The command context of a request: actor, correlation id, If-Match, Idempotency-Key."""
+    user = request.user
+    actor = str(user.username) if user and user.is_authenticated else None
+    expected = None
+    if conditional and (raw := request.headers.get("If-Match")) is not None:
+        match = _ETAG.match(raw)
+        if match is None:
+            raise ValidationError({"If-Match": ['must be the version as an ETag, e.g. "3"']})
+        expected = int(match.group(1))
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
+        raise ValidationError(
+            {"Idempotency-Key": [f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters"]}
+        )
+    correlation = None
+    if raw_corr := request.headers.get("X-Correlation-ID"):
+        try:
+            correlation = uuid.UUID(raw_corr)
+        except ValueError:
+            raise ValidationError({"X-Correlation-ID": ["must be a UUID"]}) from None
+    return Context(
+        actor=actor, correlation_id=correlation, idempotency_key=key, expected_version=expected
+    )
+
+
+def command_response(result: CommandResult, *, created: bool = False) -> Response:
+    response = Response(
+        {"id": result.stream_id, "version": result.version, "token": result.token},
+        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+    )
+    response["ETag"] = f'"{result.version}"'
+    response[TOKEN_HEADER] = result.token
+    if result.replayed:
+        response["Idempotent-Replayed"] = "true"
+    return response

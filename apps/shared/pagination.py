@@ -1,0 +1,38 @@
+"""Cursor pagination with clear 400s: a bad cursor or a page size out of range is the client's
+error with a reason, never a 404 or a 500."""
+
+from __future__ import annotations
+
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.pagination import Cursor, CursorPagination
+from rest_framework.request import Request
+
+MAX_PAGE_SIZE = 100
+MAX_CURSOR_OFFSET = 10_000
+
+
+class Pagination(CursorPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = MAX_PAGE_SIZE
+
+    def get_page_size(self, request: Request) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        try:
+            size = int(raw)
+        except ValueError:
+            raise ValidationError({"page_size": ["must be a whole number"]}) from None
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise ValidationError({"page_size": [f"must be between 1 and {MAX_PAGE_SIZE}"]})
+        return size
+
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            raise ValidationError({"cursor": ["is not a cursor this API gave out"]}) from None
+        if cursor is not None and cursor.offset > MAX_CURSOR_OFFSET:
+            raise ValidationError({"cursor": ["is not a cursor this API gave out"]})
+        return cursor

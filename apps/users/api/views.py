@@ -1,0 +1,254 @@
+"""The users API: my profile, preferences and watchlist; public cards; the staff directory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django_filters.rest_framework import DjangoFilterBackend
+from django.db.models import QuerySet
+from django.http import Http404
+from django_redis import get_redis_connection
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import filters, generics, serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.public import IsAuthenticatedAccount, IsStaff, account_exists
+from apps.shared.api import command_response, context
+from apps.shared.errors import DomainError
+from apps.shared.fields import strict
+from apps.users import services
+from apps.users.events import CHANNELS, NOTIFICATION_KINDS
+from apps.users.models import DirectoryEntry, ProfileView
+from apps.users.read_models import ProfileCards
+from eventstore.commands import CommandResult
+from eventstore.consistency import mark, wait_for_request
+from eventstore.repository import AggregateNotFound
+
+COMMAND_RESULT = inline_serializer(
+    "ProfileCommandResult",
+    {
+        "id": serializers.CharField(),
+        "version": serializers.IntegerField(),
+        "token": serializers.CharField(),
+    },
+)
+
+
+class ProfilePending(DomainError):
+    """The account exists but its profile is still being created (an asynchronous reaction)."""
+
+    code = "profile_pending"
+    retry_after = 1
+
+
+def _command(request: Request, run: Any) -> Response:
+    try:
+        result: CommandResult = run()
+    except AggregateNotFound:
+        if account_exists(request.user.username):
+            raise ProfilePending("your profile is being created; try again in a moment") from None
+        raise
+    return command_response(result)
+
+
+class ProfileOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+    id = serializers.CharField(source="profile_id")
+
+    class Meta:
+        model = ProfileView
+        fields = (
+            "id",
+            "display_name",
+            "bio",
+            "locale",
+            "time_zone",
+            "avatar_url",
+            "kinds",
+            "channels",
+            "watchlist",
+            "version",
+            "updated_at",
+        )
+
+
+class ProfileMeApi(APIView):
+    permission_classes = [IsAuthenticatedAccount]
+
+    class Input(serializers.Serializer):  # type: ignore[type-arg]
+        display_name = serializers.CharField(max_length=100, allow_blank=True, required=False)
+        bio = serializers.CharField(max_length=2000, allow_blank=True, required=False)
+        locale = serializers.CharField(max_length=16, required=False)
+        time_zone = serializers.CharField(max_length=64, required=False)
+        avatar_url = serializers.URLField(max_length=500, allow_blank=True, required=False)
+
+    @extend_schema(
+        responses={200: ProfileOutput},
+        summary="My profile (send X-Consistency-Token to see your last write)",
+    )
+    def get(self, request: Request) -> Response:
+        freshness = wait_for_request(request, ["users.profiles"])
+        profile = ProfileView.objects.filter(profile_id=request.user.username).first()
+        if profile is None:
+            raise Http404
+        response = Response(ProfileOutput(profile).data)
+        response["ETag"] = f'"{profile.version}"'
+        return mark(response, freshness)
+
+    @extend_schema(request=Input, responses={200: COMMAND_RESULT}, summary="Update my profile")
+    def patch(self, request: Request) -> Response:
+        data = strict(self.Input, request)
+        return _command(
+            request,
+            lambda: services.update_profile(
+                profile_id=request.user.username, changes=data, ctx=context(request)
+            ),
+        )
+
+
+class PreferencesApi(APIView):
+    permission_classes = [IsAuthenticatedAccount]
+
+    class Input(serializers.Serializer):  # type: ignore[type-arg]
+        kinds = serializers.ListField(
+            child=serializers.ChoiceField(choices=NOTIFICATION_KINDS), max_length=10
+        )
+        channels = serializers.ListField(
+            child=serializers.ChoiceField(choices=CHANNELS), max_length=10
+        )
+
+    @extend_schema(
+        request=Input, responses={200: COMMAND_RESULT}, summary="Set my notification preferences"
+    )
+    def put(self, request: Request) -> Response:
+        data = strict(self.Input, request)
+        return _command(
+            request,
+            lambda: services.set_notification_preferences(
+                profile_id=request.user.username,
+                kinds=data["kinds"],
+                channels=data["channels"],
+                ctx=context(request),
+            ),
+        )
+
+
+class WatchlistApi(APIView):
+    permission_classes = [IsAuthenticatedAccount]
+
+    class Input(serializers.Serializer):  # type: ignore[type-arg]
+        product_id = serializers.UUIDField()
+
+    @extend_schema(request=Input, responses={200: COMMAND_RESULT}, summary="Watch a product")
+    def post(self, request: Request) -> Response:
+        data = strict(self.Input, request)
+        return _command(
+            request,
+            lambda: services.watch_product(
+                profile_id=request.user.username,
+                product_id=str(data["product_id"]),
+                ctx=context(request),
+            ),
+        )
+
+
+class WatchlistItemApi(APIView):
+    permission_classes = [IsAuthenticatedAccount]
+
+    @extend_schema(responses={200: COMMAND_RESULT}, summary="Stop watching a product")
+    def delete(self, request: Request, product_id: str) -> Response:
+        return _command(
+            request,
+            lambda: services.unwatch_product(
+                profile_id=request.user.username, product_id=product_id, ctx=context(request)
+            ),
+        )
+
+
+class ProfileCardApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "ProfileCard",
+                {
+                    "id": serializers.CharField(),
+                    "display_name": serializers.CharField(),
+                    "avatar_url": serializers.CharField(),
+                    "locale": serializers.CharField(),
+                },
+            )
+        },
+        summary="A public profile card (from the Redis cache)",
+    )
+    def get(self, request: Request, profile_id: str) -> Response:
+        freshness = wait_for_request(request, ["users.cards"])
+        raw = get_redis_connection("default").hgetall(ProfileCards.live().key("card", profile_id))
+        if not raw:
+            raise Http404
+        card = {k.decode(): v.decode() for k, v in raw.items()}
+        return mark(Response({"id": profile_id, **card}), freshness)
+
+
+class DirectoryFilter(django_filters.FilterSet):
+    role = django_filters.ChoiceFilter(
+        choices=[(r, r) for r in ("customer", "staff", "admin")], method="with_role"
+    )
+    locked = django_filters.BooleanFilter()
+    registered_after = django_filters.IsoDateTimeFilter(
+        field_name="registered_at", lookup_expr="gte"
+    )
+
+    class Meta:
+        model = DirectoryEntry
+        fields = ("role", "locked", "registered_after")
+
+    def with_role(
+        self, queryset: QuerySet[DirectoryEntry], name: str, value: str
+    ) -> QuerySet[DirectoryEntry]:
+        return queryset.filter(roles__contains=[value])
+
+
+class DirectoryOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+    id = serializers.CharField(source="account_id")
+
+    class Meta:
+        model = DirectoryEntry
+        fields = ("id", "email", "display_name", "roles", "locked", "registered_at")
+
+
+class SearchParam(filters.SearchFilter):
+    search_param = "search"
+
+    def get_search_terms(self, request: Request) -> list[str]:
+        terms = super().get_search_terms(request)
+        if len(terms) > 5 or any(len(t) > 100 for t in terms):
+            raise serializers.ValidationError({"search": ["at most 5 words of 100 characters"]})
+        return terms
+
+
+class UserDirectoryApi(generics.ListAPIView):  # type: ignore[type-arg]
+    """Staff only: search by name or email, filter by role and lock, order, page by cursor."""
+
+    permission_classes = [IsStaff]
+    serializer_class = DirectoryOutput
+    filterset_class = DirectoryFilter
+    filter_backends = [
+        DjangoFilterBackend,
+        SearchParam,
+        filters.OrderingFilter,
+    ]
+    search_fields = ("email", "display_name")
+    ordering_fields = ("registered_at", "display_name", "email")
+    ordering = ("-registered_at",)
+
+    def get_queryset(self) -> QuerySet[DirectoryEntry]:
+        return DirectoryEntry.objects.filter(erased=False, registered_at__isnull=False)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        freshness = wait_for_request(request, ["users.directory"])
+        return mark(super().list(request, *args, **kwargs), freshness)
