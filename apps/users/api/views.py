@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
-from django_filters.rest_framework import DjangoFilterBackend
 from django.db.models import QuerySet
 from django.http import Http404
+from django_filters.rest_framework import DjangoFilterBackend
 from django_redis import get_redis_connection
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import filters, generics, serializers
