@@ -21,6 +21,15 @@ from apps.users.events import (
 from eventstore.aggregate import Aggregate, applies
 
 STREAM_TYPE = "users.Profile"
+STREAM_PREFIX = "profile-"
+
+
+def stream_id_for(profile_id: str) -> str:
+    """A profile's id is its account's id (one person, one key); its stream id differs from
+    the account's, as every stream id is unique across the store."""
+    return f"{STREAM_PREFIX}{profile_id}"
+
+
 MAX_WATCHLIST = 500
 EDITABLE = ("display_name", "bio", "locale", "time_zone", "avatar_url")
 _LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
@@ -57,13 +66,17 @@ class Profile(Aggregate):
 
     @classmethod
     def create(cls, profile_id: str) -> Profile:
-        profile = cls(profile_id)
+        profile = cls(stream_id_for(profile_id))
         profile._record(ProfileCreated(profile_id=profile_id))
         return profile
 
+    @property
+    def profile_id(self) -> str:
+        return self.id.removeprefix(STREAM_PREFIX)
+
     def _check_live(self) -> None:
         if self.erased:
-            raise ProfileErasedError(f"profile {self.id} is erased")
+            raise ProfileErasedError(f"profile {self.profile_id} is erased")
 
     def update(self, **changes: str) -> None:
         """Change some of the editable fields; recording nothing when nothing changes."""
@@ -78,7 +91,7 @@ class Profile(Aggregate):
         after = {name: changes.get(name, getattr(self, name)) for name in EDITABLE}
         if all(after[name] == getattr(self, name) for name in EDITABLE):
             return
-        self._record(ProfileUpdated(profile_id=self.id, **after))
+        self._record(ProfileUpdated(profile_id=self.profile_id, **after))
 
     def set_preferences(self, *, kinds: list[str], channels: list[str]) -> None:
         self._check_live()
@@ -92,7 +105,7 @@ class Profile(Aggregate):
             return
         self._record(
             NotificationPreferencesChanged(
-                profile_id=self.id, kinds=new_kinds, channels=new_channels
+                profile_id=self.profile_id, kinds=new_kinds, channels=new_channels
             )
         )
 
@@ -102,18 +115,18 @@ class Profile(Aggregate):
             return
         if len(self.watchlist) >= MAX_WATCHLIST:
             raise InvalidCommand(f"a watchlist holds at most {MAX_WATCHLIST} products")
-        self._record(ProductWatched(profile_id=self.id, product_id=product_id))
+        self._record(ProductWatched(profile_id=self.profile_id, product_id=product_id))
 
     def unwatch(self, product_id: str) -> None:
         self._check_live()
         if product_id not in self.watchlist:
             raise NotWatched(f"product {product_id} is not on the watchlist")
-        self._record(ProductUnwatched(profile_id=self.id, product_id=product_id))
+        self._record(ProductUnwatched(profile_id=self.profile_id, product_id=product_id))
 
     def erase(self) -> None:
         if self.erased:
             return
-        self._record(ProfileErased(profile_id=self.id))
+        self._record(ProfileErased(profile_id=self.profile_id))
 
     # -- appliers
 

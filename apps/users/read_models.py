@@ -40,7 +40,7 @@ class Profiles(PostgresProjection):
             "avatar_url, kinds, channels, watchlist, version, updated_at) "
             "VALUES (%s, '', '', %s, %s, '', %s, %s, '[]', %s, %s)",
             [
-                e.stream_id,
+                e.payload.profile_id,
                 p.locale,
                 p.time_zone,
                 json.dumps(list(p.kinds)),
@@ -79,15 +79,20 @@ class Profiles(PostgresProjection):
 
     @handles(ProfileErased)
     def _erased(self, cur: Any, e: EventEnvelope) -> None:
-        cur.execute("DELETE FROM users_profile WHERE profile_id = %s", [e.stream_id])
+        cur.execute("DELETE FROM users_profile WHERE profile_id = %s", [e.payload.profile_id])
 
     @staticmethod
     def _set(cur: Any, e: EventEnvelope, assignments: str, params: list[Any]) -> None:
         cur.execute(
             f"UPDATE users_profile SET {assignments}, version = %s, updated_at = %s "  # noqa: S608 - fixed SQL
             "WHERE profile_id = %s",
-            [*params, e.stream_version, e.occurred_at, e.stream_id],
+            [*params, e.stream_version, e.occurred_at, e.payload.profile_id],
         )
+
+
+def _person(e: EventEnvelope) -> str:
+    """The person an accounts or users event is about (account id = profile id)."""
+    return str(getattr(e.payload, "account_id", None) or e.payload.profile_id)
 
 
 _UPSERT = (
@@ -111,14 +116,14 @@ class Directory(PostgresProjection):
                 set="email = EXCLUDED.email, roles = EXCLUDED.roles, "
                 "registered_at = EXCLUDED.registered_at"
             ),
-            [e.stream_id, p.email, "", json.dumps(list(p.roles)), e.occurred_at, e.occurred_at],
+            [_person(e), p.email, "", json.dumps(list(p.roles)), e.occurred_at, e.occurred_at],
         )
 
     @handles(ProfileUpdated)
     def _named(self, cur: Any, e: EventEnvelope) -> None:
         cur.execute(
             _UPSERT.format(set="display_name = EXCLUDED.display_name"),
-            [e.stream_id, "", e.payload.display_name, "[]", None, e.occurred_at],
+            [e.payload.profile_id, "", e.payload.display_name, "[]", None, e.occurred_at],
         )
 
     @handles(RoleGranted)
@@ -145,7 +150,7 @@ class Directory(PostgresProjection):
             "registered_at, updated_at) VALUES (%s, '', '', '[]', false, true, NULL, %s) "
             "ON CONFLICT (account_id) DO UPDATE SET email = '', display_name = '', roles = '[]', "
             "locked = false, erased = true, updated_at = EXCLUDED.updated_at",
-            [e.stream_id, e.occurred_at],
+            [_person(e), e.occurred_at],
         )
 
     @staticmethod
@@ -153,7 +158,7 @@ class Directory(PostgresProjection):
         cur.execute(
             f"UPDATE users_directory SET {assignments}, updated_at = %s "  # noqa: S608 - fixed SQL
             "WHERE account_id = %s AND NOT erased",
-            [*params, e.occurred_at, e.stream_id],
+            [*params, e.occurred_at, _person(e)],
         )
 
 
@@ -166,7 +171,7 @@ class ProfileCards(RedisProjection):
     @handles(ProfileCreated)
     def _created(self, pipe: Any, e: EventEnvelope) -> None:
         pipe.hset(
-            self.key("card", e.stream_id),
+            self.key("card", e.payload.profile_id),
             mapping={"display_name": "", "avatar_url": "", "locale": e.payload.locale},
         )
 
@@ -174,7 +179,7 @@ class ProfileCards(RedisProjection):
     def _updated(self, pipe: Any, e: EventEnvelope) -> None:
         p: ProfileUpdated = e.payload
         pipe.hset(
-            self.key("card", e.stream_id),
+            self.key("card", e.payload.profile_id),
             mapping={
                 "display_name": p.display_name,
                 "avatar_url": p.avatar_url,
@@ -184,4 +189,4 @@ class ProfileCards(RedisProjection):
 
     @handles(ProfileErased)
     def _erased(self, pipe: Any, e: EventEnvelope) -> None:
-        pipe.delete(self.key("card", e.stream_id))
+        pipe.delete(self.key("card", e.payload.profile_id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from apps.products.public import product_exists
 from apps.shared.commands import Context, create, repository, update
 from apps.shared.errors import DomainError
-from apps.users.aggregates import Profile
+from apps.users.aggregates import Profile, stream_id_for
 from apps.users.commands import (
     CreateProfile,
     EraseProfile,
@@ -25,7 +25,7 @@ class UnknownProduct(DomainError):
 
 def create_profile(*, profile_id: str, ctx: Context) -> CommandResult | None:
     """None when the profile exists already (a repeated reaction, or erased first)."""
-    if repository(Profile).exists(profile_id):
+    if repository(Profile).exists(stream_id_for(profile_id)):
         return None
     try:
         return create(Profile.create(profile_id), ctx=ctx, command=CreateProfile(profile_id))
@@ -36,7 +36,7 @@ def create_profile(*, profile_id: str, ctx: Context) -> CommandResult | None:
 def update_profile(*, profile_id: str, changes: dict[str, str], ctx: Context) -> CommandResult:
     return update(
         Profile,
-        profile_id,
+        stream_id_for(profile_id),
         lambda p: p.update(**changes),
         ctx=ctx,
         command=UpdateProfile(profile_id, tuple(sorted(changes.items()))),
@@ -48,7 +48,7 @@ def set_notification_preferences(
 ) -> CommandResult:
     return update(
         Profile,
-        profile_id,
+        stream_id_for(profile_id),
         lambda p: p.set_preferences(kinds=kinds, channels=channels),
         ctx=ctx,
         command=SetNotificationPreferences(profile_id, tuple(kinds), tuple(channels)),
@@ -60,7 +60,7 @@ def watch_product(*, profile_id: str, product_id: str, ctx: Context) -> CommandR
         raise UnknownProduct(f"there is no product {product_id}")
     return update(
         Profile,
-        profile_id,
+        stream_id_for(profile_id),
         lambda p: p.watch(product_id),
         ctx=ctx,
         command=WatchProduct(profile_id, product_id),
@@ -70,7 +70,7 @@ def watch_product(*, profile_id: str, product_id: str, ctx: Context) -> CommandR
 def unwatch_product(*, profile_id: str, product_id: str, ctx: Context) -> CommandResult:
     return update(
         Profile,
-        profile_id,
+        stream_id_for(profile_id),
         lambda p: p.unwatch(product_id),
         ctx=ctx,
         command=UnwatchProduct(profile_id, product_id),
@@ -80,7 +80,7 @@ def unwatch_product(*, profile_id: str, product_id: str, ctx: Context) -> Comman
 def erase_profile(*, profile_id: str, ctx: Context) -> CommandResult:
     """With no profile yet (its creation has not run), the stream is started erased, so a
     creation that comes later finds it taken and creates nothing."""
-    if not repository(Profile).exists(profile_id):
+    if not repository(Profile).exists(stream_id_for(profile_id)):
         profile = Profile.create(profile_id)
         profile.erase()
         try:

@@ -1,0 +1,118 @@
+"""Accounts in the admin: the read model, read-only, with actions that issue commands.
+
+Django's own user admin is removed: the user table is a projection of account events, so a
+change made there would be lost on the next event and never reach the log.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.safestring import SafeString
+
+from apps.accounts import services
+from apps.accounts.models import AccountRecord
+from apps.shared.admin import ReadOnlyAdmin, event_history, run_command
+from apps.shared.commands import Context
+
+for model in (get_user_model(), Group):
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
+
+
+def _ctx(request: HttpRequest) -> Context:
+    return Context(actor=str(request.user.username))
+
+
+def _ids(queryset: QuerySet[AccountRecord]) -> list[str]:
+    return [r.account_id for r in queryset]
+
+
+@admin.register(AccountRecord)
+class AccountAdmin(ReadOnlyAdmin):
+    list_display = ("email", "account_id", "roles", "locked", "erased", "registered_at")
+    list_filter = ("locked", "erased")
+    search_fields = ("email", "account_id")
+    readonly_fields = ("history",)
+    fields = (
+        "account_id",
+        "email",
+        "roles",
+        "locked",
+        "lock_reason",
+        "erased",
+        "version",
+        "registered_at",
+        "updated_at",
+        "history",
+    )
+    actions = ("lock", "unlock", "grant_staff", "revoke_staff", "grant_admin", "erase")
+
+    @admin.display(description="event history")
+    def history(self, obj: AccountRecord) -> SafeString:
+        return event_history(obj.account_id)
+
+    @admin.action(description="Lock the selected accounts")
+    def lock(self, request: HttpRequest, queryset: QuerySet[AccountRecord]) -> None:
+        run_command(
+            self,
+            request,
+            _ids(queryset),
+            lambda i: services.lock_account(
+                account_id=i, reason="locked by staff", ctx=_ctx(request)
+            ),
+            "locked",
+        )
+
+    @admin.action(description="Unlock the selected accounts")
+    def unlock(self, request: HttpRequest, queryset: QuerySet[AccountRecord]) -> None:
+        run_command(
+            self,
+            request,
+            _ids(queryset),
+            lambda i: services.unlock_account(account_id=i, ctx=_ctx(request)),
+            "unlocked",
+        )
+
+    def _role(
+        self, request: HttpRequest, queryset: QuerySet[AccountRecord], role: str, grant: bool
+    ) -> None:
+        if not request.user.is_superuser:
+            self.message_user(request, "only admins grant or revoke roles", level="error")
+            return
+        service = services.grant_role if grant else services.revoke_role
+        run_command(
+            self,
+            request,
+            _ids(queryset),
+            lambda i: service(account_id=i, role=role, ctx=_ctx(request)),
+            f"{'granted' if grant else 'revoked'} {role}",
+        )
+
+    @admin.action(description="Grant the staff role")
+    def grant_staff(self, request: HttpRequest, queryset: QuerySet[AccountRecord]) -> None:
+        self._role(request, queryset, "staff", grant=True)
+
+    @admin.action(description="Revoke the staff role")
+    def revoke_staff(self, request: HttpRequest, queryset: QuerySet[AccountRecord]) -> None:
+        self._role(request, queryset, "staff", grant=False)
+
+    @admin.action(description="Grant the admin role")
+    def grant_admin(self, request: HttpRequest, queryset: QuerySet[AccountRecord]) -> None:
+        self._role(request, queryset, "admin", grant=True)
+
+    @admin.action(description="Erase the selected accounts and their personal data")
+    def erase(self, request: HttpRequest, queryset: QuerySet[AccountRecord]) -> None:
+        if not request.user.is_superuser:
+            self.message_user(request, "only admins erase accounts", level="error")
+            return
+        run_command(
+            self,
+            request,
+            _ids(queryset),
+            lambda i: services.erase_account(account_id=i, ctx=_ctx(request)),
+            "erased",
+        )
