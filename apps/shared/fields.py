@@ -19,9 +19,21 @@ def strict_data(serializer_cls: type[serializers.Serializer], request: Request) 
     data = request.data
     if not isinstance(data, Mapping):
         raise ValidationError({"non_field_errors": ["the body must be a JSON object"]})
-    unknown = set(data) - set(serializer_cls().fields)
+    fields = serializer_cls().fields
+    unknown = set(data) - set(fields)
     if unknown:
         raise ValidationError({name: ["unknown field"] for name in sorted(unknown)})
+    # DRF's CharField turns numbers into strings; a wrong type is the caller's error.
+    wrong = [
+        name
+        for name, f in fields.items()
+        if isinstance(f, serializers.CharField)
+        and name in data
+        and data[name] is not None
+        and not isinstance(data[name], str)
+    ]
+    if wrong:
+        raise ValidationError({name: ["must be a string"] for name in wrong})
     return data
 
 

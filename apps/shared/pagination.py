@@ -3,6 +3,9 @@ error with a reason, never a 404 or a 500."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.request import Request
@@ -27,6 +30,13 @@ class Pagination(CursorPagination):
         if not 1 <= size <= MAX_PAGE_SIZE:
             raise ValidationError({"page_size": [f"must be between 1 and {MAX_PAGE_SIZE}"]})
         return size
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> Any:
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except DjangoValidationError:
+            # A well-formed cursor whose position does not fit the ordering field.
+            raise ValidationError({"cursor": ["is not a cursor this API gave out"]}) from None
 
     def decode_cursor(self, request: Request) -> Cursor | None:
         try:

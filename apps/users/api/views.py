@@ -198,7 +198,9 @@ class DirectoryFilter(django_filters.FilterSet):
     role = django_filters.ChoiceFilter(
         choices=[(r, r) for r in ("customer", "staff", "admin")], method="with_role"
     )
-    locked = django_filters.BooleanFilter()
+    locked = django_filters.TypedChoiceFilter(
+        choices=[("true", "true"), ("false", "false")], coerce=lambda v: v == "true"
+    )
     registered_after = django_filters.IsoDateTimeFilter(
         field_name="registered_at", lookup_expr="gte"
     )
