@@ -88,5 +88,9 @@ def erase_profile(*, profile_id: str, ctx: Context) -> CommandResult:
         except ConcurrencyError:
             pass  # created meanwhile: erase it below
     return update(
-        Profile, profile_id, lambda p: p.erase(), ctx=ctx, command=EraseProfile(profile_id)
+        Profile,
+        stream_id_for(profile_id),
+        lambda p: p.erase(),
+        ctx=ctx,
+        command=EraseProfile(profile_id),
     )

@@ -1,6 +1,70 @@
+"""The running system for end-to-end tests: gunicorn, a Celery worker on every queue and the
+relay, as separate processes on this run's database, vhost, Redis prefix and topics. Tests
+talk to it over HTTP only."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
+from tests.support.engine import start_worker
+from tests.support.http import Http
+from tests.support.pg import ROOT, child_env, start_relay, wait_for
 
-@pytest.fixture(autouse=True, scope="session")
-def _servers(isolated_servers: None) -> None:
-    """Every test here runs against this run's isolated vhost, topics and key prefix."""
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serving(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def live_system(transactional_db: None, isolated_servers: None, tmp_path: Path) -> Iterator[Http]:
+    port = _free_port()
+    logs = tmp_path
+    with open(logs / "web.log", "ab") as fh:
+        web = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.wsgi",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "2",
+            ],
+            cwd=ROOT,
+            env=child_env(),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
+    relay = start_relay(logs / "relay.log")
+    worker = start_worker(logs / "worker.log", "-c", "2", queues="default,projections,side_effects")
+    processes = [web, relay, worker]
+    try:
+        wait_for("the web server to listen", lambda: _serving(port), 60)
+        yield Http(f"http://127.0.0.1:{port}")
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

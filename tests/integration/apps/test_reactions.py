@@ -1,0 +1,63 @@
+"""The users module's reactions to accounts events, run as the side-effect jobs run them:
+each one twice, which must change nothing the second time."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.accounts import services as accounts
+from apps.shared.commands import SYSTEM
+from apps.users.aggregates import Profile, stream_id_for
+from apps.users.events import ProfileCreated, ProfileErased
+from apps.users.reactions import ProfileLifecycle
+from eventstore.runtime import get_store
+from tests.support.accounts import person
+
+pytestmark = pytest.mark.django_db
+
+
+def events_of(account_id: str) -> list[object]:
+    return [e.payload for e in get_store().read(stream_id_for(account_id))]
+
+
+def last_envelope(stream_id: str):  # type: ignore[no-untyped-def]
+    return get_store().read(stream_id)[-1]
+
+
+def test_registration_creates_one_profile_however_often_the_reaction_runs() -> None:
+    me = person(profile=False)
+    registered = last_envelope(me.account_id)
+    reactions = ProfileLifecycle()
+    reactions.run(registered)
+    reactions.run(registered)
+    assert events_of(me.account_id) == [ProfileCreated(profile_id=me.account_id)]
+
+
+def test_erasure_erases_the_profile_once() -> None:
+    me = person()
+    accounts.erase_account(account_id=me.account_id, ctx=SYSTEM)
+    erased = last_envelope(me.account_id)
+    reactions = ProfileLifecycle()
+    reactions.run(erased)
+    reactions.run(erased)
+    assert events_of(me.account_id) == [
+        ProfileCreated(profile_id=me.account_id),
+        ProfileErased(profile_id=me.account_id),
+    ]
+
+
+def test_an_erasure_that_runs_before_the_creation_leaves_no_live_profile() -> None:
+    """The two jobs may run in either order: the late creation must not revive the person."""
+    me = person(profile=False)
+    registered = last_envelope(me.account_id)
+    accounts.erase_account(account_id=me.account_id, ctx=SYSTEM)
+    reactions = ProfileLifecycle()
+    reactions.run(last_envelope(me.account_id))
+    reactions.run(registered)
+    assert events_of(me.account_id) == [
+        ProfileCreated(profile_id=me.account_id),
+        ProfileErased(profile_id=me.account_id),
+    ]
+    from apps.shared.commands import repository
+
+    assert repository(Profile).load(stream_id_for(me.account_id)).erased
