@@ -41,7 +41,7 @@ run: migrate
 	@echo
 	@echo "  API         http://127.0.0.1:$(WEB_PORT)/api/v1/"
 	@echo "  API docs    http://127.0.0.1:$(WEB_PORT)/api/docs/   (schema: /api/schema/)"
-	@echo "  Admin       http://127.0.0.1:$(WEB_PORT)/admin/      (create a user: $(PY) manage.py createsuperuser)"
+	@echo "  Admin       http://127.0.0.1:$(WEB_PORT)/admin/      (first admin: $(PY) manage.py create_admin --email you@example.com)"
 	@echo "  Health      http://127.0.0.1:$(WEB_PORT)/healthz  and  /readyz"
 	@echo "  Metrics     http://127.0.0.1:$(WEB_PORT)/metrics"
 	@echo

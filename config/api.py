@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,7 +15,15 @@ class ApiRootApi(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list[type] = []
 
-    @extend_schema(summary="Links to the API's schema, docs and health endpoints")
+    @extend_schema(
+        summary="Links to the API's schema, docs and health endpoints",
+        responses={
+            200: inline_serializer(
+                "ApiRoot",
+                {name: serializers.URLField() for name in ("schema", "docs", "health", "ready")},
+            )
+        },
+    )
     def get(self, request: Request) -> Response:
         return Response(
             {

@@ -15,6 +15,16 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 
+class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """Base of the nested `Input` serializers of API classes: named after their API in the
+    OpenAPI schema (`AccountRegisterApi.Input` -> `AccountRegisterInput`), so they never clash."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        owner = cls.__qualname__.split(".")[0].removesuffix("Api")
+        cls.Meta = type("Meta", (), {"ref_name": f"{owner}{cls.__name__}"})  # type: ignore[attr-defined]
+
+
 def strict_data(serializer_cls: type[serializers.Serializer], request: Request) -> Any:  # type: ignore[type-arg]
     data = request.data
     if not isinstance(data, Mapping):

@@ -100,6 +100,6 @@ def _wait_for_purge(account_id: str) -> None:
                 "(SELECT count(*) FROM users_directory WHERE account_id = %s AND NOT erased)",
                 [account_id, account_id],
             )
-            return cur.fetchone()[0] == 0
+            return bool(cur.fetchone()[0] == 0)
 
     wait_for("the read models to purge the person", purged, 60)

@@ -24,7 +24,7 @@ from apps.accounts.login import log_in
 from apps.accounts.models import AccountRecord
 from apps.accounts.public import IsAdmin, IsAuthenticatedAccount, IsStaff, is_admin, is_staff
 from apps.shared.api import command_response, context
-from apps.shared.fields import strict, strict_data
+from apps.shared.fields import InputSerializer, strict, strict_data
 
 COMMAND_RESULT = inline_serializer(
     "CommandResult",
@@ -82,7 +82,7 @@ class PublicApi(APIView):
 
 
 class AccountRegisterApi(PublicApi):
-    class Input(serializers.Serializer):  # type: ignore[type-arg]
+    class Input(InputSerializer):
         email = serializers.EmailField(max_length=254)
         password = Password()
 
@@ -97,7 +97,7 @@ class AccountRegisterApi(PublicApi):
 
 
 class LoginApi(PublicApi):
-    class Input(serializers.Serializer):  # type: ignore[type-arg]
+    class Input(InputSerializer):
         email = serializers.CharField(max_length=254)
         password = Password()
 
@@ -154,7 +154,7 @@ class TokenRefreshApi(PublicApi):
 class LogoutApi(APIView):
     permission_classes = [IsAuthenticatedAccount]
 
-    class Input(serializers.Serializer):  # type: ignore[type-arg]
+    class Input(InputSerializer):
         refresh = serializers.CharField(max_length=2000)
 
     @extend_schema(request=Input, responses={204: None}, summary="Log out: blacklist the token")
@@ -196,7 +196,7 @@ class AccountDetailApi(APIView):
 class PasswordChangeApi(APIView):
     permission_classes = [IsAuthenticatedAccount]
 
-    class Input(serializers.Serializer):  # type: ignore[type-arg]
+    class Input(InputSerializer):
         old_password = Password()
         new_password = Password()
 
@@ -219,7 +219,7 @@ class PasswordChangeApi(APIView):
 class RoleGrantApi(APIView):
     permission_classes = [IsAdmin]
 
-    class Input(serializers.Serializer):  # type: ignore[type-arg]
+    class Input(InputSerializer):
         role = serializers.ChoiceField(choices=ROLES)
 
     @extend_schema(request=Input, responses={200: COMMAND_RESULT}, summary="Grant a role (admin)")
@@ -241,7 +241,7 @@ class RoleRevokeApi(APIView):
 class AccountLockApi(APIView):
     permission_classes = [IsStaff]
 
-    class Input(serializers.Serializer):  # type: ignore[type-arg]
+    class Input(InputSerializer):
         reason = serializers.CharField(max_length=200)
 
     @extend_schema(request=Input, responses={200: COMMAND_RESULT}, summary="Lock (staff)")

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from apps.accounts.public import IsAuthenticatedAccount, IsStaff, account_exists
 from apps.shared.api import command_response, context
 from apps.shared.errors import DomainError
-from apps.shared.fields import strict
+from apps.shared.fields import InputSerializer, strict
 from apps.users import services
 from apps.users.events import CHANNELS, NOTIFICATION_KINDS
 from apps.users.models import DirectoryEntry, ProfileView
@@ -78,7 +78,7 @@ class ProfileOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
 class ProfileMeApi(APIView):
     permission_classes = [IsAuthenticatedAccount]
 
-    class Input(serializers.Serializer):  # type: ignore[type-arg]
+    class Input(InputSerializer):
         display_name = serializers.CharField(max_length=100, allow_blank=True, required=False)
         bio = serializers.CharField(max_length=2000, allow_blank=True, required=False)
         locale = serializers.CharField(max_length=16, required=False)
@@ -112,7 +112,7 @@ class ProfileMeApi(APIView):
 class PreferencesApi(APIView):
     permission_classes = [IsAuthenticatedAccount]
 
-    class Input(serializers.Serializer):  # type: ignore[type-arg]
+    class Input(InputSerializer):
         kinds = serializers.ListField(
             child=serializers.ChoiceField(choices=NOTIFICATION_KINDS), max_length=10
         )
@@ -139,7 +139,7 @@ class PreferencesApi(APIView):
 class WatchlistApi(APIView):
     permission_classes = [IsAuthenticatedAccount]
 
-    class Input(serializers.Serializer):  # type: ignore[type-arg]
+    class Input(InputSerializer):
         product_id = serializers.UUIDField()
 
     @extend_schema(request=Input, responses={200: COMMAND_RESULT}, summary="Watch a product")

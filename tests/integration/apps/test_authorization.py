@@ -85,6 +85,10 @@ def watching(cell: Cell) -> None:
         users.watch_product(profile_id=p.account_id, product_id=cell.product_id, ctx=SYSTEM)
 
 
+def _lock(p: Person) -> None:
+    accounts.lock_account(account_id=p.account_id, reason="t", ctx=SYSTEM)
+
+
 MATRIX = [
     Row("api-root", "GET", every(200)),
     Row("api-schema", "GET", every(200)),
@@ -148,9 +152,7 @@ MATRIX = [
         # A locked owner cannot authenticate at all.
         {**staff_only(200), "owner": 401},
         kwargs=account,
-        setup=lambda c: (
-            accounts.lock_account(account_id=c.owner.account_id, reason="t", ctx=SYSTEM) and None
-        ),
+        setup=lambda c: _lock(c.owner),
     ),
     Row(
         "account-erase",

@@ -61,7 +61,12 @@ def test_register_refuses_bad_bodies(body: dict[str, Any]) -> None:
     ],
 )
 def test_register_refuses_bodies_that_are_not_json_objects(raw: bytes, content_type: str) -> None:
-    response = anonymous().generic("POST", reverse("account-register"), raw, content_type)
+    response = anonymous().generic(
+        "POST",
+        reverse("account-register"),
+        raw,  # type: ignore[arg-type]
+        content_type,
+    )
     assert_refused(response)
 
 

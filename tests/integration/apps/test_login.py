@@ -114,3 +114,20 @@ def test_a_locked_account_cannot_use_its_access_token() -> None:
     )
     assert lock.status_code == 200
     assert client.get(reverse("account-me")).status_code == 401
+
+
+def test_create_admin_makes_an_admin_who_can_log_in() -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    email = f"root-{uuid.uuid4().hex[:8]}@example.com"
+    call_command("create_admin", email=email, password=PASSWORD, stdout=StringIO())
+    tokens = login(email, PASSWORD).json()  # type: ignore[attr-defined]
+    client = anonymous()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+    assert client.get(reverse("account-me")).json()["roles"] == ["customer", "staff", "admin"]
+    with pytest.raises(CommandError, match="exists already"):
+        call_command("create_admin", email=email.upper(), password=PASSWORD, stdout=StringIO())
+    with pytest.raises(CommandError, match="password refused"):
+        call_command("create_admin", email=f"x{email}", password="123", stdout=StringIO())

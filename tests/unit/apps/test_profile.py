@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from apps.shared.errors import InvalidCommand
@@ -119,11 +121,12 @@ def test_erase_clears_personal_fields_and_then_refuses_changes() -> None:
     profile.erase()  # a repeated erasure records nothing more
     assert recorded(profile) == [ProfileErased(profile_id=ID)]
     assert profile.display_name == "" and profile.bio == ""
-    for command in (
+    commands: list[Callable[[Profile], None]] = [
         lambda p: p.update(bio="x"),
         lambda p: p.watch(P1),
         lambda p: p.set_preferences(kinds=[], channels=[]),
         lambda p: p.unwatch(P1),
-    ):
+    ]
+    for command in commands:
         with pytest.raises(ProfileErasedError):
             command(profile)
