@@ -131,3 +131,28 @@ def test_create_admin_makes_an_admin_who_can_log_in() -> None:
         call_command("create_admin", email=email.upper(), password=PASSWORD, stdout=StringIO())
     with pytest.raises(CommandError, match="password refused"):
         call_command("create_admin", email=f"x{email}", password="123", stdout=StringIO())
+
+
+def test_an_erased_accounts_email_can_register_again() -> None:
+    me = person()
+    url = reverse("account-register")
+    body = {"email": me.email.upper(), "password": PASSWORD}
+    assert anonymous().post(url, body, format="json").status_code == 409
+    me.client().post(reverse("account-erase", kwargs={"account_id": me.account_id}))
+    again = anonymous().post(url, body, format="json")
+    assert again.status_code == 201 and again.json()["id"] != me.account_id
+
+
+def test_staff_log_in_to_the_admin_with_their_email() -> None:
+    staff = person("staff")
+    client = anonymous()
+    response = client.post(
+        "/admin/login/?next=/admin/", {"username": staff.email.upper(), "password": PASSWORD}
+    )
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+    assert client.get("/admin/").status_code == 200
+    customer = person()
+    refused = anonymous().post(
+        "/admin/login/?next=/admin/", {"username": customer.email, "password": PASSWORD}
+    )
+    assert refused.status_code == 200  # the form again, with an error: not staff
