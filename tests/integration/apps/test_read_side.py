@@ -52,7 +52,7 @@ def test_directory_search_filters_order_and_pages() -> None:
     assert names(locked="true") == [f"Ada {tag}"]
     assert names(search=ada.email.upper()) == [f"Ada {tag}"]
 
-    first = staff.get(url, {"search": tag, "ordering": "display_name", "page_size": 2}).json()
+    first = staff.get(url, {"search": tag, "ordering": "display_name", "page_size": "2"}).json()
     assert [r["display_name"] for r in first["results"]] == [f"Ada {tag}", f"Grace {tag}"]
     second = staff.get(first["next"]).json()
     assert [r["display_name"] for r in second["results"]] == [f"Linus {tag}"]
@@ -74,12 +74,12 @@ def test_a_repeated_write_with_the_same_idempotency_key_writes_once() -> None:
     me = person()
     client = me.client()
     url = reverse("profile-me")
-    headers = {"HTTP_IDEMPOTENCY_KEY": "save-bio-1"}
-    first = client.patch(url, {"bio": "once"}, format="json", **headers)
-    again = client.patch(url, {"bio": "once"}, format="json", **headers)
+    key = "save-bio-1"
+    first = client.patch(url, {"bio": "once"}, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    again = client.patch(url, {"bio": "once"}, format="json", HTTP_IDEMPOTENCY_KEY=key)
     assert first.status_code == again.status_code == 200
     assert first.json() == again.json() and again["Idempotent-Replayed"] == "true"
-    other = client.patch(url, {"bio": "twice"}, format="json", **headers)
+    other = client.patch(url, {"bio": "twice"}, format="json", HTTP_IDEMPOTENCY_KEY=key)
     assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
 
 
