@@ -112,6 +112,11 @@ class SideEffect(Projection):
     """
 
     kind = "side_effect"
+    # The Celery queue its jobs run on (e.g. deliveries apart from other side effects).
+    queue: ClassVar[str] = "side_effects"
 
     def run(self, envelope: EventEnvelope) -> None:
         self._handlers[envelope.event_type](self, envelope)
+
+    def failed(self, envelope: EventEnvelope, error: str) -> None:
+        """Called once when the last retry failed (in the job's transaction): record it."""

@@ -70,18 +70,19 @@ class SideEffectTarget(PostgresTarget):
                     if row is not None:
                         created.append(row[0])
             if created:
-                transaction.on_commit(lambda: _enqueue(created))
+                queue = self.effect.queue
+                transaction.on_commit(lambda: _enqueue(created, queue))
         return True
 
     def apply_redrive(self, envelope: EventEnvelope, dead_letter_id: int) -> None:
         raise NotImplementedError("side effects are recorded as jobs; they are not redriven")
 
 
-def _enqueue(job_ids: list[int]) -> None:
+def _enqueue(job_ids: list[int], queue: str) -> None:
     from projections.tasks import run_side_effect
 
     for job_id in job_ids:
-        run_side_effect.delay(job_id)
+        run_side_effect.apply_async((job_id,), queue=queue)
 
 
 def run_job(job_id: int, *, final_attempt: bool) -> str:
@@ -110,6 +111,8 @@ def run_job(job_id: int, *, final_attempt: bool) -> str:
             if final_attempt:
                 job.status = SideEffectJob.Status.FAILED
                 logger.error("side effect %s failed for good: %s", job, job.error)
+                with transaction.atomic():
+                    effect.failed(envelope, job.error)
         else:
             job.status = SideEffectJob.Status.DONE
             job.done_at = timezone.now()

@@ -125,12 +125,15 @@ def sweep_side_effects(older_than: float = 60.0) -> int:
 
     from django.utils import timezone
 
+    from projections import registry
     from projections.models import SideEffectJob
 
     stale = SideEffectJob.objects.filter(
         status=SideEffectJob.Status.PENDING,
         created_at__lt=timezone.now() - timedelta(seconds=older_than),
-    ).values_list("id", flat=True)[:10000]
-    for job_id in stale:
-        run_side_effect.delay(job_id)
+    ).values_list("id", "effect")[:10000]
+    for job_id, effect in stale:
+        known = registry.side_effects().get(effect)
+        queue = known.queue if known is not None else "side_effects"
+        run_side_effect.apply_async((job_id,), queue=queue)
     return len(stale)

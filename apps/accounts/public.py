@@ -35,6 +35,12 @@ def account_exists(account_id: str) -> bool:
     return AccountRecord.objects.filter(account_id=account_id, erased=False).exists()
 
 
+def email_of(account_id: str) -> str | None:
+    """Where to write to the person: None for an unknown or erased account."""
+    record = AccountRecord.objects.filter(account_id=account_id, erased=False).first()
+    return record.email if record and record.email else None
+
+
 def staff_account_ids() -> list[str]:
     return [
         r.account_id

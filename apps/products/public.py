@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import connection
 
+from apps.products.models import CatalogEntry
+
 PRODUCT_STREAM_TYPE = "products.Product"
 
 
@@ -15,3 +17,8 @@ def product_exists(product_id: str) -> bool:
             [product_id, PRODUCT_STREAM_TYPE],
         )
         return cur.fetchone() is not None
+
+
+def product_name(product_id: str) -> str | None:
+    """The product's name as the catalog knows it (None if it does not, yet)."""
+    return CatalogEntry.objects.filter(product_id=product_id).values_list("name", flat=True).first()

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from eventstore.store import AppendResult, Claim, Release, fingerprint
 
 A = TypeVar("A", bound=Aggregate)
 Reservations = Sequence[Claim | Release]
-ATTEMPTS = 5
+ATTEMPTS = 10
 
 
 class PreconditionFailed(DomainError):
@@ -115,6 +117,7 @@ def update(
                     raise PreconditionFailed(stream_id, exc.expected, exc.actual) from exc
                 if attempt == ATTEMPTS - 1:
                     raise WriteConflict(f"{stream_id} kept changing; try again") from exc
+                time.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # noqa: S311 - jitter
         raise AssertionError("unreachable")
 
     return execute(

@@ -105,6 +105,7 @@ READYZ_TIMEOUT_SECONDS = env.float("READYZ_TIMEOUT_SECONDS", default=2.0)
 
 from config.settings.auth import *  # noqa: E402,F403
 from config.settings.celery import *  # noqa: E402,F403
+from config.settings.email import *  # noqa: E402,F403
 from config.settings.eventstore import *  # noqa: E402,F403
 from config.settings.kafka import *  # noqa: E402,F403
 from config.settings.logging import *  # noqa: E402,F403

@@ -4,6 +4,10 @@ from config.django.base import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
+# Mail goes to files, one directory per test run (worker processes write, tests read).
+EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+EMAIL_FILE_PATH = str(BASE_DIR / ".stack" / "test-mail" / REDIS_KEY_PREFIX)  # noqa: F405
+
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 

@@ -17,7 +17,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=1)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Every queue the project routes to (one per concern); workers consume all of them by default.
-TASK_QUEUE_NAMES = ("default", "ops", "projections", "side_effects")
+TASK_QUEUE_NAMES = ("default", "ops", "projections", "side_effects", "notifications")
 CELERY_TASK_ROUTES = {
     "ops.*": {"queue": "ops"},
     "projections.*": {"queue": "projections"},

@@ -7,11 +7,20 @@ PROJECTIONS: list[str] = [
     "apps.users.read_models.Profiles",
     "apps.users.read_models.Directory",
     "apps.users.read_models.ProfileCards",
+    "apps.products.read_models.Catalog",
+    "apps.products.read_models.PriceHistory",
+    "apps.products.read_models.Details",
+    "apps.products.read_models.Leaderboards",
+    "apps.notifications.read_models.Audience",
+    "apps.notifications.read_models.Inbox",
+    "apps.notifications.read_models.UnreadCounters",
+    "apps.notifications.reactions.Reactions",
 ]
 # Dotted paths of every side effect and reaction (emails, notifications, commands another
 # module's events call for): run once per event by Celery, never during a replay.
 SIDE_EFFECTS: list[str] = [
     "apps.users.reactions.ProfileLifecycle",
+    "apps.notifications.delivery.Delivery",
 ]
 PROJECTIONS_BATCH_SIZE = env.int("PROJECTIONS_BATCH_SIZE", default=1000)
 # Seconds a catch-up task works before it re-enqueues itself behind other projections' tasks.
@@ -27,3 +36,5 @@ PROJECTIONS_CATCH_UP_INTERVAL = env.float("PROJECTIONS_CATCH_UP_INTERVAL", defau
 CONSISTENCY_WAIT_TIMEOUT = env.float("CONSISTENCY_WAIT_TIMEOUT", default=2.0)
 CONSISTENCY_WAIT_MAX = env.float("CONSISTENCY_WAIT_MAX", default=10.0)
 CONSISTENCY_WAITER = "projections.consistency.wait"
+# Products with less stock than this are "low stock" (a Redis set; staff are notified).
+PRODUCTS_LOW_STOCK_THRESHOLD = env.int("PRODUCTS_LOW_STOCK_THRESHOLD", default=5)

@@ -54,7 +54,9 @@ def live_system(transactional_db: None, isolated_servers: None, tmp_path: Path) 
             stderr=subprocess.STDOUT,
         )
     relay = start_relay(logs / "relay.log")
-    worker = start_worker(logs / "worker.log", "-c", "2", queues="default,projections,side_effects")
+    worker = start_worker(
+        logs / "worker.log", "-c", "2", queues="default,projections,side_effects,notifications"
+    )
     processes = [web, relay, worker]
     try:
         wait_for("the web server to listen", lambda: _serving(port), 60)

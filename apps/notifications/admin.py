@@ -1,0 +1,37 @@
+"""Inboxes in the admin: read-only, with history, and a resend for failed deliveries."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.safestring import SafeString
+
+from apps.notifications import services
+from apps.notifications.models import InboxEntry
+from apps.shared.admin import ReadOnlyAdmin, event_history, run_command
+from apps.shared.commands import Context
+
+
+@admin.register(InboxEntry)
+class InboxAdmin(ReadOnlyAdmin):
+    list_display = ("subject", "recipient_id", "kind", "status", "created_at", "read_at")
+    list_filter = ("status", "kind")
+    search_fields = ("subject", "recipient_id", "notification_id")
+    readonly_fields = ("history",)
+    actions = ("resend",)
+
+    @admin.display(description="event history")
+    def history(self, obj: InboxEntry) -> SafeString:
+        return event_history(obj.notification_id)
+
+    @admin.action(description="Resend the failed ones")
+    def resend(self, request: HttpRequest, queryset: QuerySet[InboxEntry]) -> None:
+        ctx = Context(actor=str(request.user.username))
+        run_command(
+            self,
+            request,
+            [r.notification_id for r in queryset],
+            lambda i: services.resend(notification_id=i, ctx=ctx),
+            "resent",
+        )

@@ -1,0 +1,134 @@
+"""The notifications API: my inbox, my unread count, mark one or all as read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
+from django_redis import get_redis_connection
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import generics, serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.public import IsAuthenticatedAccount
+from apps.notifications import services
+from apps.notifications.models import InboxEntry
+from apps.notifications.read_models import UnreadCounters
+from apps.shared.api import command_response, context
+from eventstore.consistency import TOKEN_HEADER, mark, wait_for_request
+
+READ_MODELS = ["notifications.inbox", "notifications.unread"]
+
+
+class InboxOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+    id = serializers.CharField(source="notification_id")
+    read = serializers.SerializerMethodField()
+
+    class Meta:
+        model = InboxEntry
+        fields = ("id", "kind", "subject", "body", "status", "created_at", "read", "read_at")
+
+    def get_read(self, obj: InboxEntry) -> bool:
+        return obj.read_at is not None
+
+
+class InboxFilter(django_filters.FilterSet):
+    unread = django_filters.TypedChoiceFilter(
+        choices=[("true", "true"), ("false", "false")],
+        coerce=lambda v: v == "true",
+        method="only_unread",
+    )
+    kind = django_filters.ChoiceFilter(
+        choices=[(k, k) for k in ("welcome", "price_drop", "low_stock")]
+    )
+
+    class Meta:
+        model = InboxEntry
+        fields = ("unread", "kind")
+
+    def only_unread(
+        self, queryset: QuerySet[InboxEntry], name: str, value: bool
+    ) -> QuerySet[InboxEntry]:
+        return queryset.filter(read_at__isnull=value)
+
+
+class InboxApi(generics.ListAPIView):  # type: ignore[type-arg]
+    """My notifications, newest first (`?unread=true`, `?kind=`); send the consistency token
+    of a write to see its effects."""
+
+    permission_classes = [IsAuthenticatedAccount]
+    serializer_class = InboxOutput
+    filterset_class = InboxFilter
+    filter_backends = [DjangoFilterBackend]
+    ordering = ("-created_at",)
+
+    def get_queryset(self) -> QuerySet[InboxEntry]:
+        return InboxEntry.objects.filter(recipient_id=self.request.user.username)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        freshness = wait_for_request(request, READ_MODELS)
+        return mark(super().list(request, *args, **kwargs), freshness)
+
+
+class UnreadCountApi(APIView):
+    permission_classes = [IsAuthenticatedAccount]
+
+    @extend_schema(
+        responses={200: inline_serializer("UnreadCount", {"unread": serializers.IntegerField()})},
+        summary="How many of my notifications are unread (from Redis)",
+    )
+    def get(self, request: Request) -> Response:
+        freshness = wait_for_request(request, ["notifications.unread"])
+        key = UnreadCounters.live().key("unread", request.user.username)
+        raw = get_redis_connection("default").get(key)
+        return mark(Response({"unread": max(0, int(raw or 0))}), freshness)
+
+
+class NotificationReadApi(APIView):
+    permission_classes = [IsAuthenticatedAccount]
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: inline_serializer(
+                "NotificationCommandResult",
+                {
+                    "id": serializers.CharField(),
+                    "version": serializers.IntegerField(),
+                    "token": serializers.CharField(),
+                },
+            )
+        },
+        summary="Mark one of my notifications read",
+    )
+    def post(self, request: Request, notification_id: str) -> Response:
+        result = services.mark_read(
+            notification_id=notification_id,
+            reader_id=request.user.username,
+            ctx=context(request),
+        )
+        return command_response(result)
+
+
+class NotificationReadAllApi(APIView):
+    permission_classes = [IsAuthenticatedAccount]
+
+    @extend_schema(
+        request=None,
+        responses={200: inline_serializer("ReadAll", {"marked": serializers.IntegerField()})},
+        summary="Mark all my notifications read",
+    )
+    def post(self, request: Request) -> Response:
+        results = services.mark_all_read(
+            reader_id=request.user.username, ctx=context(request, conditional=False)
+        )
+        response = Response({"marked": len(results)})
+        if results:
+            # Each read is its own write; the last one's token covers the read models' order
+            # only per notification, so clients wanting all should wait on each.
+            response[TOKEN_HEADER] = results[-1].token
+        return response

@@ -1,0 +1,329 @@
+"""The products API: the catalog and product pages for everyone, writes for staff."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import django_filters
+from django.db.models import QuerySet
+from django.http import Http404
+from django_filters.rest_framework import DjangoFilterBackend
+from django_redis import get_redis_connection
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import filters, generics, serializers
+from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.public import IsStaff, is_staff
+from apps.products import services
+from apps.products.aggregates import CURRENCIES
+from apps.products.models import CatalogEntry, PriceHistoryEntry
+from apps.products.read_models import Details, Leaderboards
+from apps.shared.api import command_response, context
+from apps.shared.fields import InputSerializer, strict
+from eventstore.consistency import mark, wait_for_request
+
+COMMAND_RESULT = inline_serializer(
+    "ProductCommandResult",
+    {
+        "id": serializers.CharField(),
+        "version": serializers.IntegerField(),
+        "token": serializers.CharField(),
+    },
+)
+
+
+def views_key() -> str:
+    from django.conf import settings
+
+    return f"{settings.REDIS_KEY_PREFIX}:products:views"
+
+
+class Money(serializers.DecimalField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_digits=12, decimal_places=4, **kwargs)
+
+
+class CatalogOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+    id = serializers.CharField(source="product_id")
+    price = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+    class Meta:
+        model = CatalogEntry
+        fields = (
+            "id",
+            "sku",
+            "name",
+            "description",
+            "price",
+            "currency",
+            "stock",
+            "published",
+            "created_at",
+        )
+
+
+class CatalogFilter(django_filters.FilterSet):
+    min_price = django_filters.NumberFilter(field_name="price", lookup_expr="gte")
+    max_price = django_filters.NumberFilter(field_name="price", lookup_expr="lte")
+    currency = django_filters.ChoiceFilter(choices=[(c, c) for c in CURRENCIES])
+    in_stock = django_filters.TypedChoiceFilter(
+        choices=[("true", "true"), ("false", "false")],
+        coerce=lambda v: v == "true",
+        method="with_stock",
+    )
+
+    class Meta:
+        model = CatalogEntry
+        fields = ("min_price", "max_price", "currency", "in_stock")
+
+    def with_stock(
+        self, queryset: QuerySet[CatalogEntry], name: str, value: bool
+    ) -> QuerySet[CatalogEntry]:
+        return queryset.filter(stock__gt=0) if value else queryset.filter(stock=0)
+
+
+class SearchParam(filters.SearchFilter):
+    def get_search_terms(self, request: Request) -> list[str]:
+        terms = super().get_search_terms(request)
+        if len(terms) > 5 or any(len(t) > 100 for t in terms):
+            raise serializers.ValidationError({"search": ["at most 5 words of 100 characters"]})
+        return terms
+
+
+class StaffWrites(BasePermission):
+    message = "only staff may change products"
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return request.method in ("GET", "HEAD", "OPTIONS") or is_staff(request.user)
+
+
+class ProductsApi(generics.ListAPIView):  # type: ignore[type-arg]
+    """GET: the catalog (published products); POST: create a product (staff)."""
+
+    permission_classes = [StaffWrites]
+    serializer_class = CatalogOutput
+    filterset_class = CatalogFilter
+    filter_backends = [DjangoFilterBackend, SearchParam, filters.OrderingFilter]
+    search_fields = ("name", "description")
+    ordering_fields = ("price", "name", "created_at")
+    ordering = ("-created_at",)
+
+    class Input(InputSerializer):
+        sku = serializers.CharField(max_length=64)
+        name = serializers.CharField(max_length=200)
+        description = serializers.CharField(max_length=5000, allow_blank=True, default="")
+        price = Money()
+        currency = serializers.ChoiceField(choices=list(CURRENCIES))
+
+    def get_queryset(self) -> QuerySet[CatalogEntry]:
+        return CatalogEntry.objects.filter(published=True, discontinued=False)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        freshness = wait_for_request(request, ["products.catalog"])
+        return mark(super().list(request, *args, **kwargs), freshness)
+
+    @extend_schema(request=Input, responses={201: COMMAND_RESULT}, summary="Create a product")
+    def post(self, request: Request) -> Response:
+        data = strict(self.Input, request)
+        result = services.create_product(**data, ctx=context(request))
+        return command_response(result, created=True)
+
+
+class ProductApi(APIView):
+    """GET: a product's page, from the Redis cache (counts a view); PATCH: rename, describe."""
+
+    permission_classes = [StaffWrites]
+
+    class Input(InputSerializer):
+        name = serializers.CharField(max_length=200, required=False)
+        description = serializers.CharField(max_length=5000, allow_blank=True, required=False)
+
+    @extend_schema(
+        responses={200: inline_serializer("ProductDetail", {"id": serializers.CharField()})},
+        summary="A product (published ones for everyone, any for staff)",
+    )
+    def get(self, request: Request, product_id: str) -> Response:
+        freshness = wait_for_request(request, ["products.details"])
+        client = get_redis_connection("default")
+        raw = client.hgetall(Details.live().key("product", product_id))
+        product = {k.decode(): v.decode() for k, v in raw.items()}
+        if not product or (product.get("published") != "1" and not is_staff(request.user)):
+            raise Http404
+        views = client.zincrby(views_key(), 1, product_id)
+        body = {
+            **product,
+            "stock": int(product["stock"]),
+            "published": product["published"] == "1",
+            "discontinued": product["discontinued"] == "1",
+            "version": int(product["version"]),
+            "views": int(views),
+        }
+        response = Response(body)
+        response["ETag"] = f'"{body["version"]}"'
+        return mark(response, freshness)
+
+    @extend_schema(request=Input, responses={200: COMMAND_RESULT}, summary="Rename, describe")
+    def patch(self, request: Request, product_id: str) -> Response:
+        data = strict(self.Input, request)
+        result = services.edit_product(
+            product_id=product_id,
+            name=data.get("name"),
+            description=data.get("description"),
+            ctx=context(request),
+        )
+        return command_response(result)
+
+
+class PriceChangeApi(APIView):
+    permission_classes = [IsStaff]
+
+    class Input(InputSerializer):
+        price = Money()
+        currency = serializers.ChoiceField(choices=list(CURRENCIES))
+
+    @extend_schema(request=Input, responses={200: COMMAND_RESULT}, summary="Change the price")
+    def post(self, request: Request, product_id: str) -> Response:
+        data = strict(self.Input, request)
+        result = services.change_price(product_id=product_id, **data, ctx=context(request))
+        return command_response(result)
+
+
+class StockReceiveApi(APIView):
+    permission_classes = [IsStaff]
+
+    class Input(InputSerializer):
+        quantity = serializers.IntegerField(min_value=1, max_value=1_000_000)
+
+    @extend_schema(request=Input, responses={200: COMMAND_RESULT}, summary="Receive stock")
+    def post(self, request: Request, product_id: str) -> Response:
+        data = strict(self.Input, request)
+        result = services.receive_stock(product_id=product_id, **data, ctx=context(request))
+        return command_response(result)
+
+
+class ReservationsApi(APIView):
+    permission_classes = [IsStaff]
+
+    class Input(InputSerializer):
+        quantity = serializers.IntegerField(min_value=1, max_value=1_000_000)
+        reservation_id = serializers.UUIDField(required=False)
+
+    @extend_schema(
+        request=Input,
+        responses={
+            200: inline_serializer(
+                "Reservation",
+                {
+                    "id": serializers.CharField(),
+                    "version": serializers.IntegerField(),
+                    "token": serializers.CharField(),
+                    "reservation_id": serializers.CharField(),
+                },
+            )
+        },
+        summary="Reserve stock (409 when there is not enough)",
+    )
+    def post(self, request: Request, product_id: str) -> Response:
+        data = strict(self.Input, request)
+        reservation_id = str(data.get("reservation_id") or uuid.uuid4())
+        result = services.reserve_stock(
+            product_id=product_id,
+            reservation_id=reservation_id,
+            quantity=data["quantity"],
+            ctx=context(request),
+        )
+        response = command_response(result)
+        response.data["reservation_id"] = reservation_id
+        return response
+
+
+class ReservationApi(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(responses={200: COMMAND_RESULT}, summary="Release a reservation (once)")
+    def delete(self, request: Request, product_id: str, reservation_id: str) -> Response:
+        result = services.release_stock(
+            product_id=product_id, reservation_id=reservation_id, ctx=context(request)
+        )
+        return command_response(result)
+
+
+def _availability(action: str) -> type[APIView]:
+    class AvailabilityApi(APIView):
+        permission_classes = [IsStaff]
+
+        @extend_schema(
+            request=None, responses={200: COMMAND_RESULT}, summary=f"{action.capitalize()} it"
+        )
+        def post(self, request: Request, product_id: str) -> Response:
+            result = services.set_availability(
+                product_id=product_id, action=action, ctx=context(request)
+            )
+            return command_response(result)
+
+    AvailabilityApi.__name__ = AvailabilityApi.__qualname__ = f"Product{action.capitalize()}Api"
+    return AvailabilityApi
+
+
+ProductPublishApi = _availability("publish")
+ProductUnpublishApi = _availability("unpublish")
+ProductDiscontinueApi = _availability("discontinue")
+
+
+class PriceHistoryOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = PriceHistoryEntry
+        fields = ("version", "old_price", "new_price", "currency", "changed_at")
+
+
+class PriceHistoryApi(generics.ListAPIView):  # type: ignore[type-arg]
+    permission_classes = [AllowAny]
+    serializer_class = PriceHistoryOutput
+    ordering = ("-changed_at",)
+
+    queryset = PriceHistoryEntry.objects.none()  # for the schema; get_queryset filters
+
+    def get_queryset(self) -> QuerySet[PriceHistoryEntry]:
+        return PriceHistoryEntry.objects.filter(product_id=self.kwargs.get("product_id", ""))
+
+
+BOARDS = {"most-watched": "most_watched", "lowest-stock": "lowest_stock"}
+
+
+class LeaderboardApi(APIView):
+    """Staff: most watched, most viewed and lowest stock products, and the low-stock set."""
+
+    permission_classes = [IsStaff]
+
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "Leaderboard",
+                {"board": serializers.CharField(), "entries": serializers.ListField()},
+            )
+        },
+        summary="most-watched | most-viewed | lowest-stock | low-stock",
+    )
+    def get(self, request: Request, board: str) -> Response:
+        client = get_redis_connection("default")
+        ns = Leaderboards.live()
+        if board == "low-stock":
+            members = sorted(m.decode() for m in client.smembers(ns.key("low_stock")))
+            return Response({"board": board, "entries": members})
+        if board == "most-viewed":
+            key = views_key()
+        elif board in BOARDS:
+            key = ns.key(BOARDS[board])
+        else:
+            raise Http404
+        ranked = (
+            client.zrange(key, 0, 19, withscores=True)
+            if board == "lowest-stock"
+            else client.zrevrange(key, 0, 19, withscores=True)
+        )
+        entries = [{"id": m.decode(), "score": int(s)} for m, s in ranked]
+        return Response({"board": board, "entries": entries})
