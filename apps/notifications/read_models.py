@@ -88,7 +88,8 @@ class Inbox(PostgresProjection):
         cur.execute(
             "INSERT INTO notifications_inbox (notification_id, recipient_id, kind, subject, body, "
             "status, created_at, read_at) SELECT %s, %s, %s, %s, %s, 'pending', %s, NULL "
-            "WHERE NOT EXISTS (SELECT 1 FROM notifications_inbox_erased WHERE account_id = %s)",
+            "WHERE NOT EXISTS (SELECT 1 FROM notifications_inbox_erased WHERE account_id = %s) "
+            "ON CONFLICT (notification_id) DO NOTHING",
             [
                 p.notification_id,
                 p.recipient_id,

@@ -31,6 +31,13 @@ class Pagination(CursorPagination):
             raise ValidationError({"page_size": [f"must be between 1 and {MAX_PAGE_SIZE}"]})
         return size
 
+    def get_ordering(self, request: Request, queryset: Any, view: Any) -> tuple[str, ...]:
+        """The view's `ordering` (or its OrderingFilter's), not a fixed "-created"."""
+        default = getattr(view, "ordering", None)
+        if default:
+            self.ordering = default
+        return tuple(super().get_ordering(request, queryset, view))
+
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> Any:
         try:
             return super().paginate_queryset(queryset, request, view)

@@ -1,0 +1,201 @@
+"""Products and notifications through the engine, run in-process: read models, reactions,
+deliveries, idempotency and the poison-event path of a reaction."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from django_redis import get_redis_connection
+
+from apps.notifications.delivery import Delivery
+from apps.notifications.models import InboxEntry
+from apps.notifications.reactions import Reactions
+from apps.notifications.read_models import UnreadCounters
+from apps.products import services as products
+from apps.products.models import CatalogEntry, PriceHistoryEntry
+from apps.shared.commands import SYSTEM
+from apps.users import services as users
+from projections import dead_letters
+from projections.models import DeadLetter
+from tests.support.accounts import person
+from tests.support.shop import a_product, mails_to, run_engine, run_side_effect_jobs
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def unread(account_id: str) -> int:
+    raw = get_redis_connection("default").get(UnreadCounters.live().key("unread", account_id))
+    return int(raw or 0)
+
+
+def price_drop_inbox(account_id: str) -> list[InboxEntry]:
+    return list(InboxEntry.objects.filter(recipient_id=account_id, kind="price_drop"))
+
+
+def test_a_price_drop_reaches_each_watcher_once_in_inbox_counter_and_mail() -> None:
+    watcher, other = person(), person()
+    product = a_product()
+    users.watch_product(profile_id=watcher.account_id, product_id=product, ctx=SYSTEM)
+    run_engine()
+    products.change_price(product_id=product, price=Decimal("15.00"), currency="EUR", ctx=SYSTEM)
+    products.change_price(product_id=product, price=Decimal("18.00"), currency="EUR", ctx=SYSTEM)
+    run_engine()
+    run_engine()  # a second pass over the same log changes nothing
+    inbox = price_drop_inbox(watcher.account_id)
+    assert [e.subject.startswith("Price drop") for e in inbox] == [True]
+    assert "15.00 EUR" in inbox[0].body
+    assert price_drop_inbox(other.account_id) == []
+    assert unread(watcher.account_id) == 2  # the welcome and the price drop
+
+    assert run_side_effect_jobs("notifications.delivery")
+    run_side_effect_jobs("notifications.delivery")  # done jobs do not run again
+    assert len([m for m in mails_to(watcher.email) if "Price drop" in m]) == 1
+
+    catalog = CatalogEntry.objects.get(product_id=product)
+    assert catalog.price == Decimal("18.00") and catalog.stock == 10 and catalog.published
+    history = PriceHistoryEntry.objects.filter(product_id=product).order_by("version")
+    assert [h.new_price for h in history] == [Decimal("20"), Decimal("15"), Decimal("18")]
+
+
+def test_preferences_without_price_drops_get_none() -> None:
+    quiet = person()
+    users.set_notification_preferences(
+        profile_id=quiet.account_id, kinds=["welcome"], channels=["inbox"], ctx=SYSTEM
+    )
+    product = a_product()
+    users.watch_product(profile_id=quiet.account_id, product_id=product, ctx=SYSTEM)
+    run_engine()
+    products.change_price(product_id=product, price=Decimal("1.00"), currency="EUR", ctx=SYSTEM)
+    run_engine()
+    assert price_drop_inbox(quiet.account_id) == []
+
+
+def test_low_stock_notifies_staff_when_the_stock_crosses_the_threshold() -> None:
+    staff = person("staff")
+    product = a_product(stock=6)
+    for _ in range(3):  # 6 -> 5 -> 4 (crosses 5) -> 3
+        products.reserve_stock(
+            product_id=product,
+            reservation_id=str(__import__("uuid").uuid4()),
+            quantity=1,
+            ctx=SYSTEM,
+        )
+    run_engine()
+    low = InboxEntry.objects.filter(recipient_id=staff.account_id, kind="low_stock")
+    assert [e.body.split(" is down to ")[1][:1] for e in low] == ["4"]
+
+
+def test_a_failing_reaction_parks_only_its_stream_and_a_redrive_delivers_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sick_watcher, fine_watcher = person(), person()
+    sick, fine = a_product(), a_product()
+    users.watch_product(profile_id=sick_watcher.account_id, product_id=sick, ctx=SYSTEM)
+    users.watch_product(profile_id=fine_watcher.account_id, product_id=fine, ctx=SYSTEM)
+    run_engine()
+
+    original = Reactions.notify_watchers_of_price_drop
+
+    def flaky(self: Any, cur: Any, e: Any) -> None:
+        if e.stream_id == sick:
+            raise RuntimeError("the reaction cannot handle this product")
+        original(self, cur, e)
+
+    monkeypatch.setitem(Reactions._handlers, "products.PriceChanged", flaky)
+    for product in (sick, fine):
+        products.change_price(product_id=product, price=Decimal("9.00"), currency="EUR", ctx=SYSTEM)
+    products.change_price(product_id=sick, price=Decimal("8.00"), currency="EUR", ctx=SYSTEM)
+    run_engine()
+
+    letters = DeadLetter.objects.filter(projection="notifications.reactions", stream_id=sick)
+    assert sorted(letter.status for letter in letters) == ["blocked", "parked"]
+    assert price_drop_inbox(sick_watcher.account_id) == []
+    assert len(price_drop_inbox(fine_watcher.account_id)) == 1  # other streams go on
+
+    monkeypatch.setitem(Reactions._handlers, "products.PriceChanged", original)  # the fix
+    dead_letters.redrive("notifications.reactions", sick)
+    dead_letters.redrive("notifications.reactions", sick)
+    run_engine()
+    assert len(price_drop_inbox(sick_watcher.account_id)) == 2  # 20 -> 9, then 9 -> 8
+    run_side_effect_jobs("notifications.delivery")
+    assert len([m for m in mails_to(sick_watcher.email) if "Price drop" in m]) == 2
+
+
+def test_the_last_failed_delivery_is_recorded_and_a_resend_delivers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    me = person()
+    run_engine()  # the welcome notification is created
+
+    def smtp_down(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionRefusedError("SMTP server not answering")
+
+    monkeypatch.setattr("apps.notifications.services.send_mail", smtp_down)
+    assert run_side_effect_jobs("notifications.delivery", final_attempt=True)
+    run_engine("notifications.inbox")
+    welcome = InboxEntry.objects.get(recipient_id=me.account_id, kind="welcome")
+    assert welcome.status == "failed"
+    monkeypatch.undo()
+
+    admin = person("staff", "admin")
+    client = admin.client()
+    client.force_login(admin.user)
+    client.post(
+        "/admin/notifications/inboxentry/",
+        {"action": "resend", "_selected_action": [welcome.notification_id]},
+    )
+    run_engine()
+    run_side_effect_jobs("notifications.delivery")
+    run_engine()
+    assert InboxEntry.objects.get(pk=welcome.pk).status == "delivered"
+    assert len([m for m in mails_to(me.email) if "Welcome" in m]) == 1
+
+
+def test_replaying_every_projection_sends_nothing_again() -> None:
+    me = person()
+    run_engine()
+    run_side_effect_jobs("notifications.delivery")
+    before = len(mails_to(me.email))
+    assert before == 1
+    call_command(
+        "replay_projections",
+        "notifications.reactions",
+        "notifications.inbox",
+        "notifications.unread",
+    )
+    run_engine()
+    run_side_effect_jobs("notifications.delivery")
+    assert len(mails_to(me.email)) == before
+    assert InboxEntry.objects.filter(recipient_id=me.account_id).count() == 1
+    assert unread(me.account_id) == 1
+
+
+def test_mark_one_and_all_read_over_the_api() -> None:
+    me = person()
+    product = a_product()
+    users.watch_product(profile_id=me.account_id, product_id=product, ctx=SYSTEM)
+    run_engine()
+    products.change_price(product_id=product, price=Decimal("5.00"), currency="EUR", ctx=SYSTEM)
+    run_engine()
+    client = me.client()
+    inbox = client.get(reverse("notifications"), {"unread": "true"}).json()["results"]
+    assert len(inbox) == 2
+    one = client.post(reverse("notification-read", kwargs={"notification_id": inbox[0]["id"]}))
+    assert one.status_code == 200
+    run_engine("notifications.inbox", "notifications.unread")
+    assert unread(me.account_id) == 1
+    assert client.post(reverse("notifications-read-all")).json() == {"marked": 1}
+    run_engine("notifications.inbox", "notifications.unread")
+    assert client.get(reverse("notifications-unread")).json() == {"unread": 0}
+    assert client.get(reverse("notifications"), {"unread": "true"}).json()["results"] == []
+    stranger = person().client()
+    other = stranger.post(reverse("notification-read", kwargs={"notification_id": inbox[0]["id"]}))
+    assert other.status_code == 404
+
+
+def test_the_delivery_side_effect_runs_on_its_own_queue() -> None:
+    assert Delivery.queue == "notifications"

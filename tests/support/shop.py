@@ -1,0 +1,108 @@
+"""Products for tests, made through the real commands, and the engine run in-process."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+from django.conf import settings
+
+from apps.products import services as products
+from apps.shared.commands import SYSTEM
+from projections.side_effects import run_job
+from tests.support.engine import catch_up_all_partitions, relay
+
+ALL_READ_MODELS = (
+    "users.profiles",
+    "users.directory",
+    "users.cards",
+    "products.catalog",
+    "products.price_history",
+    "products.details",
+    "products.leaderboards",
+    "notifications.audience",
+    "notifications.reactions",
+    "notifications.inbox",
+    "notifications.unread",
+    "notifications.delivery",  # records the delivery jobs (run_side_effect_jobs runs them)
+)
+
+
+def a_product(*, stock: int = 10, price: str = "20.00", publish: bool = True) -> str:
+    result = products.create_product(
+        sku=f"SKU-{uuid.uuid4().hex[:10]}",
+        name=f"Lamp {uuid.uuid4().hex[:6]}",
+        description="A lamp",
+        price=Decimal(price),
+        currency="EUR",
+        ctx=SYSTEM,
+    )
+    if stock:
+        products.receive_stock(product_id=result.stream_id, quantity=stock, ctx=SYSTEM)
+    if publish:
+        products.set_availability(product_id=result.stream_id, action="publish", ctx=SYSTEM)
+    return result.stream_id
+
+
+def skip_earlier_events() -> None:
+    """Start every module consumer at the end of the log. Tests on a flushed database would
+    otherwise re-apply earlier tests' events (Kafka keeps them), and re-run their reactions."""
+    from projections import registry
+    from projections.status import partitions
+    from projections.targets import target_for
+    from tests.support.engine import kafka_end
+
+    for name in [*ALL_READ_MODELS, "users.profile_lifecycle"]:
+        consumer = registry.consumer(name)
+        target = target_for(consumer)
+        if hasattr(target, "setup"):
+            target.setup()
+        for topic in registry.topics_of(consumer):
+            for partition in partitions(topic):
+                start = target.next_offset(topic, partition)
+                target.apply(
+                    topic,
+                    partition,
+                    [],
+                    expected_offset=start,
+                    next_offset=kafka_end(topic, partition),
+                )
+
+
+def run_engine(*names: str) -> None:
+    """Relay, then catch every named consumer up, in order, as workers eventually would; again
+    while that wrote new events (reactions append notifications)."""
+    from tests.support.pg import outbox_counts
+
+    for _ in range(5):
+        relay()
+        for name in names or ALL_READ_MODELS:
+            catch_up_all_partitions(name)
+        published, total = outbox_counts()
+        if published == total:
+            return
+    raise AssertionError("the engine kept writing new events")
+
+
+def run_side_effect_jobs(effect: str, *, final_attempt: bool = False) -> list[str]:
+    from projections.models import SideEffectJob
+
+    jobs = SideEffectJob.objects.filter(effect=effect, status="pending").order_by("id")
+    return [run_job(job.id, final_attempt=final_attempt) for job in jobs]
+
+
+def mailbox() -> list[str]:
+    """Every email sent in this run: by this process (pytest-django's in-memory outbox) and
+    by worker processes (the file backend of the test settings)."""
+    from django.core import mail
+
+    sent = [m.message().as_string() for m in getattr(mail, "outbox", [])]
+    folder = Path(settings.EMAIL_FILE_PATH)
+    if folder.exists():
+        sent += [p.read_text(errors="replace") for p in sorted(folder.glob("*.log"))]
+    return sent
+
+
+def mails_to(address: str) -> list[str]:
+    return [m for m in mailbox() if f"To: {address}" in m]
