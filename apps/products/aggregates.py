@@ -40,16 +40,18 @@ class UnknownReservation(DomainError):
     code = "not_found"
 
 
-def check_price(price: Decimal, currency: str) -> None:
+def money(price: Decimal, currency: str) -> Decimal:
+    """The price in the currency's minor units (`10.0000` EUR -> `10.00`), or InvalidCommand."""
     if currency not in CURRENCIES:
         raise InvalidCommand(f"unknown currency {currency!r}; one of {', '.join(CURRENCIES)}")
     if not price.is_finite() or price <= 0:
         raise InvalidCommand("a price must be more than zero")
     if price > MAX_PRICE:
         raise InvalidCommand(f"a price must be at most {MAX_PRICE}")
-    exponent = price.as_tuple().exponent
-    if isinstance(exponent, int) and -exponent > CURRENCIES[currency]:
+    exact = price.quantize(Decimal(1).scaleb(-CURRENCIES[currency]))
+    if exact != price:
         raise InvalidCommand(f"{currency} has {CURRENCIES[currency]} decimal places at most")
+    return exact
 
 
 def check_quantity(quantity: int) -> None:
@@ -92,7 +94,7 @@ class Product(Aggregate):
         check_text("SKU", sku, limit=64)
         check_text("name", name, limit=200)
         check_text("description", description, limit=5000, blank=True)
-        check_price(price, currency)
+        price = money(price, currency)
         product = cls(product_id)
         product._record(
             ProductCreated(
@@ -124,7 +126,7 @@ class Product(Aggregate):
 
     def change_price(self, price: Decimal, currency: str) -> None:
         self._check_live()
-        check_price(price, currency)
+        price = money(price, currency)
         if currency != self.currency:
             raise InvalidCommand(f"this product is priced in {self.currency}")
         if price != self.price:

@@ -3,7 +3,9 @@ error with a reason, never a 404 or a 500."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
+from urllib.parse import parse_qs
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework.exceptions import NotFound, ValidationError
@@ -46,6 +48,9 @@ class Pagination(CursorPagination):
             raise ValidationError({"cursor": ["is not a cursor this API gave out"]}) from None
 
     def decode_cursor(self, request: Request) -> Cursor | None:
+        raw = request.query_params.get(self.cursor_query_param)
+        if raw is not None and not _well_formed(raw):
+            raise ValidationError({"cursor": ["is not a cursor this API gave out"]})
         try:
             cursor = super().decode_cursor(request)
         except NotFound:
@@ -53,3 +58,13 @@ class Pagination(CursorPagination):
         if cursor is not None and cursor.offset > MAX_CURSOR_OFFSET:
             raise ValidationError({"cursor": ["is not a cursor this API gave out"]})
         return cursor
+
+
+def _well_formed(raw: str) -> bool:
+    """What DRF gives out: base64 of a query string of o (offset), r (reverse), p (position)."""
+    try:
+        decoded = base64.b64decode(raw.encode("ascii"), validate=True).decode("ascii")
+    except (ValueError, UnicodeError):
+        return False
+    keys = set(parse_qs(decoded, keep_blank_values=True))
+    return bool(keys) and keys <= {"o", "r", "p"}

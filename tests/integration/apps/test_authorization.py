@@ -17,9 +17,12 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from apps.accounts import services as accounts
+from apps.notifications import services as notifications
+from apps.products import services as products
 from apps.shared.commands import SYSTEM
 from apps.users import services as users
 from eventstore.runtime import get_store
+from tests.support import shop
 from tests.support.accounts import PASSWORD, Person, anonymous, person
 from tests.support.engine import catch_up_all_partitions, relay
 from tests.support.store_contract import opened
@@ -34,6 +37,8 @@ class Cell:
     owner: Person
     callers: dict[str, Person]
     product_id: str = ""
+    reservation_id: str = ""
+    notification_id: str = ""
 
 
 @dataclass
@@ -83,6 +88,40 @@ def watching(cell: Cell) -> None:
     cell.product_id = a_product()
     for p in [cell.owner, *cell.callers.values()]:
         users.watch_product(profile_id=p.account_id, product_id=cell.product_id, ctx=SYSTEM)
+
+
+def shop_product(cell: Cell, *, publish: bool = True) -> None:
+    cell.product_id = shop.a_product(publish=publish)
+
+
+def reserved(cell: Cell) -> None:
+    shop_product(cell)
+    cell.reservation_id = str(uuid.uuid4())
+    products.reserve_stock(
+        product_id=cell.product_id, reservation_id=cell.reservation_id, quantity=1, ctx=SYSTEM
+    )
+
+
+def notified(cell: Cell) -> None:
+    result = notifications.notify(
+        recipient_id=cell.owner.account_id,
+        kind="welcome",
+        subject="Hi",
+        body="Welcome",
+        channels=("inbox",),
+        source_event_id=str(uuid.uuid4()),
+        ctx=SYSTEM,
+    )
+    assert result is not None
+    cell.notification_id = result.stream_id
+
+
+def product(cell: Cell) -> dict[str, str]:
+    return {"product_id": cell.product_id}
+
+
+def new_product(cell: Cell, role: str) -> dict[str, Any]:
+    return {"sku": f"SKU-{uuid.uuid4().hex}", "name": "Chair", "price": "10.00", "currency": "EUR"}
 
 
 def _lock(p: Person) -> None:
@@ -193,6 +232,77 @@ MATRIX = [
         read_models=("users.cards",),
     ),
     Row("user-directory", "GET", staff_only(200)),
+    Row("products", "GET", every(200)),
+    Row("products", "POST", staff_only(201), body=new_product),
+    Row(
+        "product",
+        "GET",
+        every(200),
+        kwargs=product,
+        setup=shop_product,
+        read_models=("products.details",),
+    ),
+    Row(
+        "product",
+        "PATCH",
+        staff_only(200),
+        kwargs=product,
+        setup=shop_product,
+        body=lambda c, r: {"name": f"Chair {r}"},
+    ),
+    Row(
+        "product-price",
+        "POST",
+        staff_only(200),
+        kwargs=product,
+        setup=shop_product,
+        body=lambda c, r: {"price": "9.50", "currency": "EUR"},
+    ),
+    Row("product-prices", "GET", every(200), kwargs=product, setup=shop_product),
+    Row(
+        "product-stock",
+        "POST",
+        staff_only(200),
+        kwargs=product,
+        setup=shop_product,
+        body=lambda c, r: {"quantity": 3},
+    ),
+    Row(
+        "product-reserve",
+        "POST",
+        staff_only(200),
+        kwargs=product,
+        setup=shop_product,
+        body=lambda c, r: {"quantity": 1},
+    ),
+    Row(
+        "product-release",
+        "DELETE",
+        staff_only(200),
+        kwargs=lambda c: {"product_id": c.product_id, "reservation_id": c.reservation_id},
+        setup=reserved,
+    ),
+    Row(
+        "product-publish",
+        "POST",
+        staff_only(200),
+        kwargs=product,
+        setup=lambda c: shop_product(c, publish=False),
+    ),
+    Row("product-unpublish", "POST", staff_only(200), kwargs=product, setup=shop_product),
+    Row("product-discontinue", "POST", staff_only(200), kwargs=product, setup=shop_product),
+    Row("product-leaderboard", "GET", staff_only(200), kwargs=lambda c: {"board": "most-watched"}),
+    Row("notifications", "GET", logged_in(200), me=True),
+    Row("notifications-unread", "GET", logged_in(200), me=True),
+    Row("notifications-read-all", "POST", logged_in(200), me=True),
+    Row(
+        "notification-read",
+        "POST",
+        # Someone else's notification is not found, whoever asks.
+        {"anonymous": 401, "owner": 200, "other": 404, "staff": 404, "admin": 404},
+        kwargs=lambda c: {"notification_id": c.notification_id},
+        setup=notified,
+    ),
 ]
 
 

@@ -159,3 +159,14 @@ def test_a_discontinued_product_refuses_every_change(command: Callable[[Product]
     with pytest.raises(Discontinued):
         command(p)
     assert recorded(p) == []
+
+
+def test_a_price_with_trailing_zeros_is_kept_in_minor_units() -> None:
+    p = Product.create(
+        ID, sku="S", name="N", description="", price=Decimal("10.0000"), currency="EUR"
+    )
+    assert str(p.price) == "10.00"
+    yen = Product.create(
+        ID, sku="S", name="N", description="", price=Decimal("500.00"), currency="JPY"
+    )
+    assert str(yen.price) == "500"
