@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,7 +40,23 @@ def ensure_topics(
                 if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                     raise
                 outcome[name] = "exists"
+        _wait_for_leaders(admin, [t.topic for t in new], timeout)
     return outcome
+
+
+def _wait_for_leaders(admin: Any, names: list[str], timeout: float) -> None:
+    """A created topic answers "not leader for partition" until each partition has a leader."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        topics = admin.list_topics(timeout=timeout).topics
+        if all(
+            name in topics
+            and topics[name].partitions
+            and all(p.leader >= 0 for p in topics[name].partitions.values())
+            for name in names
+        ):
+            return
+        time.sleep(0.1)
 
 
 def delete_topics(bootstrap_servers: str, names: list[str], *, timeout: float = 30.0) -> None:

@@ -15,8 +15,16 @@ from apps.shared.commands import Context
 
 @admin.register(InboxEntry)
 class InboxAdmin(ReadOnlyAdmin):
-    list_display = ("subject", "recipient_id", "kind", "status", "created_at", "read_at")
-    list_filter = ("status", "kind")
+    list_display = (
+        "subject",
+        "recipient_id",
+        "kind",
+        "status",
+        "in_inbox",
+        "created_at",
+        "read_at",
+    )
+    list_filter = ("status", "kind", "in_inbox")
     search_fields = ("subject", "recipient_id", "notification_id")
     readonly_fields = ("history",)
     actions = ("resend",)

@@ -40,9 +40,16 @@ def _channels(account_id: str, kind: str) -> tuple[str, ...]:
     return tuple(ch for ch in CHANNELS if ch in pref.channels)
 
 
-def _notify(e: EventEnvelope, recipient: str, kind: str, subject: str, body: str) -> None:
+def _notify(
+    e: EventEnvelope,
+    recipient: str,
+    kind: str,
+    subject: str,
+    body: str,
+    only: tuple[str, ...] = CHANNELS,
+) -> None:
     assert kind in KINDS
-    channels = _channels(recipient, kind)
+    channels = tuple(ch for ch in _channels(recipient, kind) if ch in only)
     if channels:
         services.notify(
             recipient_id=recipient,
@@ -61,7 +68,15 @@ class Reactions(PostgresProjection):
 
     @handles(AccountRegistered)
     def send_welcome_notification(self, cur: Any, e: EventEnvelope) -> None:
-        _notify(e, e.stream_id, "welcome", "Welcome!", "Your account is ready. Happy shopping.")
+        # An email only: the inbox is for news about products, not the account's birth.
+        _notify(
+            e,
+            e.stream_id,
+            "welcome",
+            "Welcome!",
+            "Your account is ready. Happy shopping.",
+            only=("email",),
+        )
 
     @handles(PriceChanged)
     def notify_watchers_of_price_drop(self, cur: Any, e: EventEnvelope) -> None:

@@ -2,7 +2,8 @@
 
 - `notifications.audience` (Postgres): who watches which product, and each person's
   preferences, from users events (notifications builds its own, it reads no other module's).
-- `notifications.inbox` (Postgres): each person's in-app notifications.
+- `notifications.inbox` (Postgres): every notification and its delivery status; those for the
+  inbox channel are the person's in-app inbox.
 - `notifications.unread` (Redis): `<ns>:unread:<account id>`, the unread count.
 Erasure (AccountErased) purges a person from all three; the inbox keeps a tombstone of the
 erased id so a notification applied late (another topic) is not filed for them.
@@ -83,11 +84,10 @@ class Inbox(PostgresProjection):
     @handles(NotificationCreated)
     def _created(self, cur: Any, e: EventEnvelope) -> None:
         p: NotificationCreated = e.payload
-        if "inbox" not in p.channels:
-            return
         cur.execute(
             "INSERT INTO notifications_inbox (notification_id, recipient_id, kind, subject, body, "
-            "status, created_at, read_at) SELECT %s, %s, %s, %s, %s, 'pending', %s, NULL "
+            "status, in_inbox, created_at, read_at) "
+            "SELECT %s, %s, %s, %s, %s, 'pending', %s, %s, NULL "
             "WHERE NOT EXISTS (SELECT 1 FROM notifications_inbox_erased WHERE account_id = %s) "
             "ON CONFLICT (notification_id) DO NOTHING",
             [
@@ -96,6 +96,7 @@ class Inbox(PostgresProjection):
                 p.kind,
                 p.subject,
                 p.body,
+                "inbox" in p.channels,
                 e.occurred_at,
                 p.recipient_id,
             ],

@@ -105,7 +105,7 @@ def mark_read(*, notification_id: str, reader_id: str, ctx: Context) -> CommandR
 
 def mark_all_read(*, reader_id: str, ctx: Context) -> list[CommandResult]:
     """Every unread notification of the reader's inbox (as the inbox read model knows it)."""
-    unread = InboxEntry.objects.filter(recipient_id=reader_id, read_at__isnull=True)
+    unread = InboxEntry.objects.filter(recipient_id=reader_id, in_inbox=True, read_at__isnull=True)
     return [
         mark_read(notification_id=entry.notification_id, reader_id=reader_id, ctx=ctx)
         for entry in unread.only("notification_id")

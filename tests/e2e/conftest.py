@@ -16,6 +16,7 @@ import pytest
 from tests.support.engine import start_worker
 from tests.support.http import Http
 from tests.support.pg import ROOT, child_env, start_relay, wait_for
+from tests.support.shop import skip_earlier_events
 
 
 def _free_port() -> int:
@@ -34,6 +35,7 @@ def _serving(port: int) -> bool:
 
 @pytest.fixture
 def live_system(transactional_db: None, isolated_servers: None, tmp_path: Path) -> Iterator[Http]:
+    skip_earlier_events()  # earlier tests' events stay in Kafka; the processes start after them
     port = _free_port()
     logs = tmp_path
     with open(logs / "web.log", "ab") as fh:
@@ -47,6 +49,8 @@ def live_system(transactional_db: None, isolated_servers: None, tmp_path: Path) 
                 f"127.0.0.1:{port}",
                 "--workers",
                 "2",
+                "--threads",
+                "4",
             ],
             cwd=ROOT,
             env=child_env(),

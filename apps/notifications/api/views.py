@@ -21,7 +21,15 @@ from apps.notifications.read_models import UnreadCounters
 from apps.shared.api import command_response, context
 from eventstore.consistency import TOKEN_HEADER, mark, wait_for_request
 
-READ_MODELS = ["notifications.inbox", "notifications.unread"]
+# A token from a write waits for these: a watch is known to the audience, a price change has
+# been reacted to (its notifications exist), the inbox and counters are up to date. A reaction's
+# own notification is one hop further: it reaches the inbox a moment later.
+READ_MODELS = [
+    "notifications.audience",
+    "notifications.reactions",
+    "notifications.inbox",
+    "notifications.unread",
+]
 
 
 class InboxOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
@@ -67,7 +75,7 @@ class InboxApi(generics.ListAPIView):  # type: ignore[type-arg]
     ordering = ("-created_at",)
 
     def get_queryset(self) -> QuerySet[InboxEntry]:
-        return InboxEntry.objects.filter(recipient_id=self.request.user.username)
+        return InboxEntry.objects.filter(recipient_id=self.request.user.username, in_inbox=True)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         freshness = wait_for_request(request, READ_MODELS)
