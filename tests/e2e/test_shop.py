@@ -137,8 +137,13 @@ def test_a_price_drop_reaches_the_watchers_inbox_counter_and_mailbox_once(
     )
     note = inbox.body["results"][0]
     assert note["kind"] == "price_drop" and "29.99 EUR" in note["body"] and not note["read"]
-    unread = user.get("/api/v1/notifications/unread-count/", headers=token)
-    assert unread.body == {"unread": 1}, unread
+    # The counter is another read model, applying the same notification event independently.
+    user.until(
+        "the unread counter in Redis to count it",
+        lambda: user.get("/api/v1/notifications/unread-count/", headers=token),
+        lambda r: r.body == {"unread": 1},
+        timeout=30,
+    )
 
     user.until(
         "the email to be delivered",

@@ -196,3 +196,25 @@ def test_discontinued_products_refuse_changes_but_keep_history() -> None:
 )
 def test_catalog_refuses_bad_queries(query: dict[str, str]) -> None:
     assert_refused(anonymous().get(reverse("products"), query), 400)
+
+
+def test_admin_actions_change_price_and_receive_stock_through_commands() -> None:
+    from apps.products.aggregates import Product
+    from apps.shared.commands import repository
+
+    pid = make("Lamp", "30.00", 2)
+    run_engine("products.catalog")
+    admin = person("staff", "admin")
+    client = admin.client()
+    client.force_login(admin.user)
+    url = "/admin/products/catalogentry/"
+    client.post(url, {"action": "change_price", "value": "25.50", "_selected_action": [pid]})
+    client.post(url, {"action": "receive_stock", "value": "3", "_selected_action": [pid]})
+    refused = client.post(
+        url, {"action": "receive_stock", "value": "-3", "_selected_action": [pid]}, follow=True
+    )
+    assert "whole number" in refused.content.decode()
+    product = repository(Product).load(pid)
+    assert product.price == Decimal("25.50") and product.stock == 5
+    detail = client.get(f"{url}{pid}/change/")
+    assert detail.status_code == 200 and "products.PriceChanged" in detail.content.decode()
