@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import statistics
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -108,3 +111,53 @@ def report(
     )
     print(f"\nwrote {path.relative_to(ROOT)}")
     return path
+
+
+def spawn(name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+    """A process of the system under test, logging to bench/results/<name>.log."""
+    logs = ROOT / "bench" / "results"
+    logs.mkdir(parents=True, exist_ok=True)
+    with open(logs / f"{name}.log", "wb") as fh:
+        return subprocess.Popen(
+            argv, cwd=ROOT, env=os.environ.copy(), stdout=fh, stderr=subprocess.STDOUT
+        )
+
+
+def start_worker(name: str, queues: str, concurrency: int = 2) -> subprocess.Popen[bytes]:
+    return spawn(
+        name,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            queues,
+            "-c",
+            str(concurrency),
+            "-n",
+            f"{name}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-l",
+            "WARNING",
+        ],
+    )
+
+
+def start_relay() -> subprocess.Popen[bytes]:
+    return spawn("relay", [sys.executable, str(ROOT / "manage.py"), "relay"])
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()

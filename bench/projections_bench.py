@@ -16,8 +16,6 @@ Against the real local servers, with real worker processes:
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -26,6 +24,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from bench import common
 from bench.common import ROOT, configure_env, dsn, ratio, report, setup, summarize, teardown
 
 PG, REDIS = "bench.totals", "bench.leaderboard"
@@ -141,60 +140,11 @@ def replay_rate(events: int) -> tuple[float, float]:
 
 
 def start_processes() -> list[subprocess.Popen[bytes]]:
-    logs = ROOT / "bench" / "results"
-    logs.mkdir(parents=True, exist_ok=True)
-    procs = []
-    for i in range(2):
-        with open(logs / f"worker{i}.log", "wb") as fh:
-            procs.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "celery",
-                        "-A",
-                        "config",
-                        "worker",
-                        "-Q",
-                        "projections",
-                        "-c",
-                        "2",
-                        "-n",
-                        f"bench{i}@%h",
-                        "--without-gossip",
-                        "--without-mingle",
-                        "--without-heartbeat",
-                        "-l",
-                        "WARNING",
-                    ],
-                    cwd=ROOT,
-                    env=os.environ.copy(),
-                    stdout=fh,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-    return procs
+    return [common.start_worker(f"bench{i}", "projections") for i in range(2)]
 
 
-def start_relay() -> subprocess.Popen[bytes]:
-    with open(ROOT / "bench" / "results" / "relay.log", "wb") as fh:
-        return subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "relay"],
-            cwd=ROOT,
-            env=os.environ.copy(),
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for p in procs:
-        p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            p.kill()
+start_relay = common.start_relay
+stop = common.stop
 
 
 def write_to_read_lag(rate: float, seconds: float) -> tuple[list[float], int]:
