@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 WEB_PORT ?= 8000
 export WEB_PORT
 
-PHONY_BENCH := bench-eventstore bench-projections
+PHONY_BENCH := bench bench-eventstore bench-projections bench-http wrk
 .PHONY: $(PHONY_BENCH) run test pytest lint venv stack-up stack-down stack-status stack-reset migrate topics clean
 
 $(STAMP): pyproject.toml
@@ -76,3 +76,14 @@ bench-eventstore: stack-up $(PEER_VENV)/.installed
 # Projection throughput, replay and write-to-read lag beside raw Postgres/Redis writes.
 bench-projections: stack-up
 	$(PY) -m bench.projections_bench $(BENCH_ARGS)
+
+# The load generator of the HTTP benchmark, from the OS packages.
+wrk:
+	@command -v wrk >/dev/null || (DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >/dev/null)
+
+bench-http: stack-up wrk
+	$(PY) -m bench.http_bench $(BENCH_ARGS)
+
+# Every scenario, one report (JSON, markdown, charts) in bench/results/. BENCH_ARGS="--quick".
+bench: stack-up wrk $(PEER_VENV)/.installed
+	$(PY) -m bench.run $(BENCH_ARGS)

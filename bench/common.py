@@ -105,7 +105,13 @@ def report(
     path = out / f"{name}-{time.strftime('%Y%m%dT%H%M%S')}.json"
     path.write_text(
         json.dumps(
-            {"figures": figures, "ratios": {k: v for k, (v, _) in ratios.items()}, **extra},
+            {
+                "unit": unit,
+                "figures": figures,
+                "ratios": {k: v for k, (v, _) in ratios.items()},
+                "ratio_notes": {k: note for k, (_, note) in ratios.items()},
+                **extra,
+            },
             indent=2,
         )
     )

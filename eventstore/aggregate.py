@@ -50,6 +50,7 @@ class Aggregate:
     # out of reach of crypto-shredding.
     snapshots: ClassVar[bool] = True
     _appliers: ClassVar[dict[type, Callable[[Any, Any], None]]]
+    _state_fields: ClassVar[dict[str, Any]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -117,15 +118,19 @@ class Aggregate:
 
     @classmethod
     def state_fields(cls) -> dict[str, Any]:
-        hints = typing.get_type_hints(cls)
-        return {
-            name: hint
-            for name, hint in hints.items()
-            if not name.startswith("_")
-            and name not in ("id", "version")
-            and typing.get_origin(hint) is not ClassVar
-            and hint is not ClassVar
-        }
+        # Resolved once per class: typing.get_type_hints is slow, and every load needs them.
+        cached = cls.__dict__.get("_state_fields")
+        if cached is None:
+            cached = {
+                name: hint
+                for name, hint in typing.get_type_hints(cls).items()
+                if not name.startswith("_")
+                and name not in ("id", "version")
+                and typing.get_origin(hint) is not ClassVar
+                and hint is not ClassVar
+            }
+            cls._state_fields = cached
+        return cached
 
     def snapshot_state(self) -> dict[str, Any]:
         state = {name: getattr(self, name) for name in self.state_fields() if hasattr(self, name)}

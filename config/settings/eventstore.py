@@ -5,7 +5,7 @@ from config.env import env
 # Builds the EventStore the modules use (config wires registry, topics, inline projections).
 EVENTSTORE_FACTORY = "config.eventstore.build_store"
 # Store a snapshot every N events of a stream; per stream type: "products.Product=50,...".
-EVENTSTORE_SNAPSHOT_EVERY = env.int("EVENTSTORE_SNAPSHOT_EVERY", default=100)
+EVENTSTORE_SNAPSHOT_EVERY = env.int("EVENTSTORE_SNAPSHOT_EVERY", default=25)
 EVENTSTORE_SNAPSHOT_EVERY_BY_TYPE = {
     k: int(v) for k, v in env.dict("EVENTSTORE_SNAPSHOT_EVERY_BY_TYPE", default={}).items()
 }

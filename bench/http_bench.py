@@ -1,0 +1,321 @@
+"""Commands and reads over HTTP, beside what a team would build without CQRS.
+
+The real endpoints (change a product's price: a command that appends an event; read a product
+from the Redis cache; read a catalog page from the Postgres read model) against a plain Django
+REST framework + ORM endpoint doing the same write or read with no events (bench/baseline).
+Both are served by the same gunicorn (2 workers x 4 threads) with the relay and a Celery worker
+running; wrk drives each endpoint at a fixed number of connections. Each figure is the median
+of several runs, with min and max; the headline is the ratio to the baseline. Peak memory (RSS)
+of web, worker and relay processes is sampled while the load runs.
+
+    python -m bench.http_bench [--quick] [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from decimal import Decimal
+from pathlib import Path
+
+from bench import common
+
+GUNICORN = ["--workers", "2", "--threads", "4"]
+SCENARIOS = {
+    # name: (method, path template, body template or None, connections)
+    "command: change price": (
+        "POST",
+        "/api/v1/products/%s/price/",
+        '{"price": "%s", "currency": "EUR"}',
+        8,
+    ),
+    "baseline: update price": ("PATCH", "/bench/baseline/products/%s/", '{"price": "%s"}', 8),
+    "command at moderate load": (
+        "POST",
+        "/api/v1/products/%s/price/",
+        '{"price": "%s", "currency": "EUR"}',
+        2,
+    ),
+    "baseline at moderate load": ("PATCH", "/bench/baseline/products/%s/", '{"price": "%s"}', 2),
+    "read: product (Redis)": ("GET", "/api/v1/products/%s/", None, 8),
+    "read: catalog page (Postgres)": (
+        "GET",
+        "/api/v1/products/?ordering=price&page_size=20&r=%s",
+        None,
+        8,
+    ),
+    "baseline: read product": ("GET", "/bench/baseline/products/%s/", None, 8),
+}
+RESULT = re.compile(r"^BENCH (\{.*\})$", re.MULTILINE)
+
+LUA = """
+local ids = {%(ids)s}
+local method, path, body = "%(method)s", "%(path)s", %(body)s
+wrk.headers["Authorization"] = "Bearer %(token)s"
+wrk.headers["Content-Type"] = "application/json"
+function setup(thread) thread:set("seed", math.random(1, 1000000)) end
+function init(args) math.randomseed(seed) end
+function request()
+  local id = ids[math.random(#ids)]
+  local price = string.format("%%d.%%02d", math.random(10, 99), math.random(0, 99))
+  local b = nil
+  if body then b = string.format(body, price) end
+  return wrk.format(method, string.format(path, id), nil, b)
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH {"requests": %%d, "duration_us": %%d, "non_2xx": %%d, "socket_errors": %%d, ' ..
+    '"p50_us": %%d, "p95_us": %%d, "p99_us": %%d}\\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def seed(products: int) -> tuple[list[str], str]:
+    """Products as events (and as baseline rows with the same ids), and a staff token."""
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    from apps.accounts import services as accounts
+    from apps.products import services as shop
+    from apps.shared.commands import SYSTEM
+    from bench.baseline.models import Product
+
+    staff = accounts.register_account(
+        email="bench-staff@example.com",
+        password="bench staff password",  # noqa: S106 - a throwaway benchmark account
+        ctx=SYSTEM,
+    ).stream_id
+    accounts.grant_role(account_id=staff, role="staff", ctx=SYSTEM)
+    ids = []
+    for i in range(products):
+        pid = shop.create_product(
+            sku=f"BENCH-{i}",
+            name=f"Bench product {i}",
+            description="A product for the benchmark",
+            price=Decimal("50.00"),
+            currency="EUR",
+            ctx=SYSTEM,
+        ).stream_id
+        shop.receive_stock(product_id=pid, quantity=100, ctx=SYSTEM)
+        shop.set_availability(product_id=pid, action="publish", ctx=SYSTEM)
+        ids.append(pid)
+    Product.objects.bulk_create(
+        Product(
+            id=pid,
+            sku=f"BENCH-{i}",
+            name=f"Bench product {i}",
+            description="A product for the benchmark",
+            price=Decimal("50.00"),
+            currency="EUR",
+            stock=100,
+        )
+        for i, pid in enumerate(ids)
+    )
+    from django.contrib.auth import get_user_model
+
+    token = str(RefreshToken.for_user(get_user_model().objects.get(username=staff)).access_token)
+    return ids, token
+
+
+def wait_until_served(base: str, ids: list[str], timeout: float = 120) -> None:
+    """Until the server answers and the read models hold every product."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/api/v1/products/{ids[-1]}/", timeout=2) as r:  # noqa: S310
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("the web server or the read models did not come up; see bench/results/*.log")
+
+
+def run_wrk(base: str, script: Path, connections: int, seconds: float) -> dict[str, float]:
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            str(min(2, connections)),
+            "-c",
+            str(connections),
+            "-d",
+            f"{int(seconds)}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            base,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"wrk failed:\n{out.stdout}\n{out.stderr}")
+    match = RESULT.search(out.stdout)
+    if match is None:
+        raise SystemExit(f"wrk printed no result:\n{out.stdout}\n{out.stderr}")
+    raw = json.loads(match.group(1))
+    return {
+        "rps": raw["requests"] / (raw["duration_us"] / 1e6),
+        "p50_ms": raw["p50_us"] / 1000,
+        "p95_ms": raw["p95_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "failed": raw["non_2xx"] + raw["socket_errors"],
+        "requests": raw["requests"],
+    }
+
+
+class MemorySampler:
+    """Peak RSS per role (the process and its children), sampled every 0.25 s."""
+
+    def __init__(self, roles: dict[str, int]) -> None:
+        self.roles = roles
+        self.peak_mb: dict[str, float] = dict.fromkeys(roles, 0.0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            for role, pid in self.roles.items():
+                try:
+                    proc = psutil.Process(pid)
+                    procs = [proc, *proc.children(recursive=True)]
+                    rss = sum(p.memory_info().rss for p in procs) / 2**20
+                except psutil.Error:
+                    continue
+                self.peak_mb[role] = max(self.peak_mb[role], rss)
+            self._stop.wait(0.25)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short runs (about a minute)")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk (make bench does it)")
+    os.environ["JWT_ACCESS_TTL"] = "7200"  # one token lasts the whole run
+    common.configure_env("bench.http_settings")
+    common.setup()
+    seconds = 4.0 if args.quick else 10.0
+    ids, token = seed(40 if args.quick else 200)
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    web = common.spawn(
+        "web",
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", *GUNICORN],
+    )
+    worker = common.start_worker("worker", "default,projections,side_effects,notifications")
+    relay = common.start_relay()
+    procs = [web, worker, relay]
+    samples: dict[str, dict[str, list[float]]] = {}
+    try:
+        wait_until_served(base, ids)
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            MemorySampler({"web": web.pid, "worker": worker.pid, "relay": relay.pid}) as memory,
+        ):
+            for name, (method, path, body, connections) in SCENARIOS.items():
+                script = Path(tmp) / "script.lua"
+                script.write_text(
+                    LUA
+                    % {
+                        "ids": ", ".join(f'"{i}"' for i in ids),
+                        "method": method,
+                        "path": path,
+                        "body": f"'{body}'" if body else "nil",
+                        "token": token,
+                    }
+                )
+                run_wrk(base, script, connections, 2.0)  # warm up
+                for _ in range(args.runs):
+                    result = run_wrk(base, script, connections, seconds)
+                    for key, value in result.items():
+                        samples.setdefault(name, {}).setdefault(key, []).append(value)
+                print(f"  {name:<34}{statistics.median(samples[name]['rps']):>10.0f} req/s")
+    finally:
+        common.stop(procs)
+        common.teardown()
+
+    figures = {name: common.summarize(s) for name, s in samples.items()}
+
+    def med(name: str, key: str = "rps") -> float | None:
+        return figures.get(name, {}).get(key, {}).get("median")
+
+    ratios = {
+        "commands vs baseline writes": (
+            common.ratio(med("command: change price"), med("baseline: update price")),
+            "target >= 0.70",
+        ),
+        "Redis reads vs baseline reads": (
+            common.ratio(med("read: product (Redis)"), med("baseline: read product")),
+            "target >= 1.0",
+        ),
+        "catalog reads vs baseline reads": (
+            common.ratio(med("read: catalog page (Postgres)"), med("baseline: read product")),
+            "a page of 20 vs one row",
+        ),
+    }
+    print(f"\n{'scenario':<34}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'failed':>8}")
+    for name in figures:
+        print(
+            f"{name:<34}{med(name) or 0:>9.0f}{med(name, 'p50_ms') or 0:>9.1f}"
+            f"{med(name, 'p95_ms') or 0:>9.1f}{med(name, 'p99_ms') or 0:>9.1f}"
+            f"{med(name, 'failed') or 0:>8.0f}"
+        )
+    print("\npeak RSS (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in memory.peak_mb.items()))
+    common.report(
+        "http",
+        {f"{name} req/s": f["rps"] for name, f in figures.items()},
+        ratios,
+        "requests/s",
+        {
+            "latency_ms": {
+                name: {q: f[f"{q}_ms"] for q in ("p50", "p95", "p99")}
+                for name, f in figures.items()
+            },
+            "failed": {name: f["failed"]["median"] for name, f in figures.items()},
+            "memory_peak_mb": memory.peak_mb,
+            "server": " ".join(GUNICORN),
+            "seconds_per_run": seconds,
+            "quick": args.quick,
+        },
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
