@@ -230,6 +230,41 @@ def relay_once() -> float:
 # ---------------------------------------------------------------- the run
 
 
+GROWTH = {True: (10_000, 100_000), False: (10_000, 100_000, 1_000_000)}  # by --quick
+
+
+def grow_table_to(total: int) -> None:
+    """Fill es_event up to `total` rows (streams of 1,000 events), in SQL: the append rate is
+    then measured on a table of that size."""
+    import psycopg
+
+    with psycopg.connect(dsn(), autocommit=True) as conn:
+        have = conn.execute("SELECT count(*) FROM es_event").fetchone()[0]  # type: ignore[index]
+        step = 200_000
+        while have < total:
+            batch = min(step, total - have)
+            conn.execute(
+                "INSERT INTO es_event (event_id, stream_id, stream_type, stream_version, "
+                "event_type, schema_version, occurred_at, payload) "
+                "SELECT gen_random_uuid(), 'fill-' || %s || '-' || (g / 1000), "
+                "'products.Product', g %% 1000 + 1, 'bench.Incremented', 1, now(), "
+                '\'{"amount": "1"}\'::jsonb FROM generate_series(0, %s - 1) g',
+                [have, batch],
+            )
+            have += batch
+        conn.execute("ANALYZE es_event")
+
+
+def append_rate_as_table_grows(sizes: tuple[int, ...], n: int) -> dict[str, float]:
+    rates = {}
+    for size in sizes:
+        grow_table_to(size)
+        key = f"append_at_{size // 1000}k_stored"
+        rates[key] = appends(n, f"grow-{size}-{RUN_ID}")
+        print(f"  append rate with {size:,} stored events: {rates[key]:.0f}/s")
+    return rates
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller volumes (under a minute)")
@@ -269,6 +304,10 @@ def main() -> int:
             rows = pending_messages()
             samples["raw_produce"].append(raw_produce(rows))
             samples["relay"].append(relay_once())
+        relay_once()  # leave nothing for the growth scenario's appends to queue behind
+        print("append rate as the event table grows ...", flush=True)
+        for key, rate in append_rate_as_table_grows(GROWTH[args.quick], n["append"]).items():
+            samples.setdefault(key, []).append(rate)
     finally:
         teardown(RAW_TOPIC)
     report_figures(summarize(samples), args)
@@ -295,6 +334,15 @@ def report_figures(figures: dict[str, dict[str, float]], args: argparse.Namespac
         "relay / raw_produce": (ratio(med("relay"), med("raw_produce")), ""),
         "relay / 20,000 events/s": (ratio(med("relay"), 20_000.0), "target >= 1.00"),
     }
+    sizes = GROWTH[args.quick]
+    largest, smallest = (
+        f"append_at_{sizes[-1] // 1000}k_stored",
+        f"append_at_{sizes[0] // 1000}k_stored",
+    )
+    ratios[f"append at {sizes[-1]:,} / at {sizes[0]:,} stored"] = (
+        ratio(med(largest), med(smallest)),
+        "target: flat (about 1.0)",
+    )
     report("eventstore", figures, ratios, "events/s", {"quick": args.quick, "runs": args.runs})
 
 

@@ -75,9 +75,12 @@ def markdown(run: dict[str, Any], stem: str) -> str:
         lines.append("| --- | ---: | ---: |")
         for key, f in result.get("figures", {}).items():
             lines.append(f"| {key} | {f['median']:,.1f} | {f['min']:,.1f} to {f['max']:,.1f} |")
-        for extra in ("latency_ms", "lag_ms_at_200_per_s", "replay", "memory_peak_mb"):
-            if extra in result:
-                lines += ["", f"`{extra}`: `{json.dumps(result[extra], default=_round)}`"]
+        for extra, value in result.items():
+            if extra.startswith("lag_ms_at_") or extra in ("latency_ms", "memory_peak_mb"):
+                lines += ["", f"`{extra}`: `{json.dumps(value, default=_round)}`"]
+        if "replay" in result:
+            replay = {k: v for k, v in result["replay"].items() if k != "progress"}
+            lines += ["", f"`replay`: `{json.dumps(replay, default=_round)}`"]
     lines += ["", "Charts: " + ", ".join(f"`{stem}-{c}.png`" for c in CHARTS), ""]
     return "\n".join(lines)
 
@@ -86,7 +89,7 @@ def _round(value: Any) -> Any:
     return round(value, 1) if isinstance(value, float) else str(value)
 
 
-CHARTS = ("throughput", "latency", "lag", "memory")
+CHARTS = ("throughput", "latency", "lag", "memory", "scaling", "growth", "replay")
 
 
 def charts(run: dict[str, Any], out: Path, stem: str) -> list[Path]:
@@ -158,6 +161,24 @@ def charts(run: dict[str, Any], out: Path, stem: str) -> list[Path]:
         ax.set_ylabel("peak RSS, MB (process and children)")
         ax.set_title("Memory under load")
         made.append(_save(fig, out / f"{stem}-memory.png"))
+
+    series = [
+        ("scaling", "projections", "path_postgres_", "worker processes", "events/s applied"),
+        ("growth", "eventstore", "append_at_", "events already stored", "appends/s"),
+    ]
+    for chart, scenario, prefix, xlabel, ylabel in series:
+        points = {
+            k.removeprefix(prefix).replace("_workers", "").replace("_stored", ""): f["median"]
+            for k, f in scenarios.get(scenario, {}).get("figures", {}).items()
+            if k.startswith(prefix) and k[len(prefix)].isdigit()
+        }
+        if points:
+            fig, ax = plt.subplots(figsize=(6, 3.5))
+            ax.bar(list(points), list(points.values()))
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(ylabel)
+            ax.set_title(f"{ylabel} by {xlabel}")
+            made.append(_save(fig, out / f"{stem}-{chart}.png"))
 
     progress = projections.get("replay", {}).get("progress")
     if progress:
