@@ -180,7 +180,6 @@ def write_to_read_lag(rate: float, seconds: float) -> tuple[list[float], int]:
     """Commands at a steady rate; for each, the time from commit to the read model applying it."""
     import psycopg
 
-    from bench.projections import Counted
     from eventstore.runtime import get_store
 
     store = get_store()
@@ -206,29 +205,37 @@ def write_to_read_lag(rate: float, seconds: float) -> tuple[list[float], int]:
                         lags.append(now - committed.pop(event_id))
                 time.sleep(0.002)
 
-    sampler = threading.Thread(target=sample)
+    sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    try:
+        i = _issue(store, rate, seconds, committed)
+        deadline = time.perf_counter() + 60
+        while committed and time.perf_counter() < deadline:
+            time.sleep(0.05)
+    finally:
+        done.set()
+        committed.clear()
+        sampler.join()
+    return lags, i
+
+
+def _issue(store: Any, rate: float, seconds: float, committed: dict[str, float]) -> int:
+    """One-event commands at a steady rate, on fresh streams; returns how many were issued."""
+    from bench.projections import Counted
+
     interval, start = 1.0 / rate, time.perf_counter()
+    run = uuid.uuid4().hex
     i = 0
     while time.perf_counter() - start < seconds:
         due = start + i * interval
         if (wait := due - time.perf_counter()) > 0:
             time.sleep(wait)
         result = store.append(
-            f"lag-{i}-{uuid.uuid4().hex[:4]}",
-            STREAM_TYPE,
-            [Counted(amount=Decimal(1))],
-            expected_version=0,
+            f"lag-{run}-{i}", STREAM_TYPE, [Counted(amount=Decimal(1))], expected_version=0
         )
         committed[str(result.event_ids[-1])] = time.perf_counter()
         i += 1
-    deadline = time.perf_counter() + 60
-    while committed and time.perf_counter() < deadline:
-        time.sleep(0.05)
-    done.set()
-    committed.clear()
-    sampler.join()
-    return lags, i
+    return i
 
 
 def percentile(values: list[float], q: float) -> float:

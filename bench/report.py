@@ -81,6 +81,16 @@ def markdown(run: dict[str, Any], stem: str) -> str:
         if "replay" in result:
             replay = {k: v for k, v in result["replay"].items() if k != "progress"}
             lines += ["", f"`replay`: `{json.dumps(replay, default=_round)}`"]
+    profiles = run["scenarios"].get("profiles", {}).get("profiles", {})
+    if profiles:
+        lines += ["", "## Where the time goes", ""]
+        lines.append(
+            "pyinstrument profiles of the paths whose targets are missed, run in-process on "
+            "the real servers (the top of each; `await`/socket waits are time in Postgres, "
+            "Kafka or Redis)."
+        )
+        for name, text in profiles.items():
+            lines += ["", f"### {name}", "", "```", text, "```"]
     lines += ["", "Charts: " + ", ".join(f"`{stem}-{c}.png`" for c in CHARTS), ""]
     return "\n".join(lines)
 

@@ -22,6 +22,7 @@ SCENARIOS = {
     "eventstore": "bench.eventstore_bench",
     "projections": "bench.projections_bench",
     "http": "bench.http_bench",
+    "profiles": "bench.profiles",
 }
 WROTE = re.compile(r"^wrote (bench/results/\S+\.json)$", re.MULTILINE)
 
@@ -30,10 +31,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one short run of each (< 3 min)")
     parser.add_argument("--only", action="append", choices=list(SCENARIOS), help="a subset")
+    parser.add_argument(
+        "--into", metavar="STAMP", help="add the scenarios run to an earlier report and redo it"
+    )
     args = parser.parse_args()
     started = time.monotonic()
-    stem = time.strftime("%Y%m%dT%H%M%S")
+    stem = args.into or time.strftime("%Y%m%dT%H%M%S")
     run: dict[str, object] = {"started": stem, "quick": args.quick, "scenarios": {}}
+    if args.into:
+        run = json.loads((ROOT / "bench" / "results" / f"{stem}.json").read_text())
     extra = ["--quick", "--runs", "1"] if args.quick else []
     for name, module in SCENARIOS.items():
         if args.only and name not in args.only:
@@ -53,7 +59,7 @@ def main() -> int:
             print(f"{name} failed (exit {proc.returncode})", file=sys.stderr)
             return 1
         run["scenarios"][name] = json.loads((ROOT / match.group(1)).read_text())  # type: ignore[index]
-    run["seconds"] = time.monotonic() - started
+    run["seconds"] = float(run.get("seconds", 0.0)) + time.monotonic() - started  # type: ignore[arg-type]
     from bench.report import write
 
     for path in write(run, ROOT / "bench" / "results", stem):
