@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -131,13 +132,7 @@ def charts(run: dict[str, Any], out: Path, stem: str) -> list[Path]:
     if http:
         fig, ax = plt.subplots(figsize=(9, 4))
         names = list(http)
-        for offset, q in zip((-0.25, 0, 0.25), ("p50", "p95", "p99"), strict=True):
-            ax.bar(
-                [i + offset for i in range(len(names))],
-                [http[n][q]["median"] for n in names],
-                width=0.25,
-                label=q,
-            )
+        _percentile_bars(ax, names, lambda n, q: http[n][q]["median"])
         ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
         ax.set_ylabel("ms")
         ax.axhline(50, color="grey", linestyle="--", linewidth=0.8)
@@ -150,13 +145,7 @@ def charts(run: dict[str, Any], out: Path, stem: str) -> list[Path]:
     if lags:
         fig, ax = plt.subplots(figsize=(7, 4))
         names = sorted(lags)
-        for offset, q in zip((-0.25, 0, 0.25), ("p50", "p95", "p99"), strict=True):
-            ax.bar(
-                [i + offset for i in range(len(names))],
-                [lags[n][q] for n in names],
-                width=0.25,
-                label=q,
-            )
+        _percentile_bars(ax, names, lambda n, q: lags[n][q])
         ax.set_xticks(range(len(names)), [n.removeprefix("lag_ms_at_") for n in names])
         ax.set_ylabel("write-to-read lag, ms")
         ax.axhline(50, color="grey", linestyle="--", linewidth=0.8)
@@ -199,6 +188,11 @@ def charts(run: dict[str, Any], out: Path, stem: str) -> list[Path]:
         ax.set_title("Replay progress")
         made.append(_save(fig, out / f"{stem}-replay.png"))
     return made
+
+
+def _percentile_bars(ax: Any, names: list[str], value: Callable[[str, str], float]) -> None:
+    for offset, q in zip((-0.25, 0, 0.25), ("p50", "p95", "p99"), strict=True):
+        ax.bar([i + offset for i in range(len(names))], [value(n, q) for n in names], 0.25, label=q)
 
 
 def _save(fig: Any, path: Path) -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Q
 from rest_framework.permissions import BasePermission
 
 from apps.accounts.models import AccountRecord
@@ -42,13 +43,9 @@ def email_of(account_id: str) -> str | None:
 
 
 def staff_account_ids() -> list[str]:
-    return [
-        r.account_id
-        for r in AccountRecord.objects.filter(erased=False, locked=False).only(
-            "account_id", "roles"
-        )
-        if {"staff", "admin"} & set(r.roles)
-    ]
+    staff = Q(roles__contains=["staff"]) | Q(roles__contains=["admin"])
+    rows = AccountRecord.objects.filter(staff, erased=False, locked=False)
+    return list(rows.values_list("account_id", flat=True))
 
 
 class IsAuthenticatedAccount(BasePermission):

@@ -15,7 +15,8 @@ import uuid
 from typing import Any
 
 from django.http import Http404
-from rest_framework import exceptions, status
+from drf_spectacular.utils import inline_serializer
+from rest_framework import exceptions, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -113,6 +114,16 @@ def context(request: Request, *, conditional: bool = True) -> Context:
     return Context(
         actor=actor, correlation_id=correlation, idempotency_key=key, expected_version=expected
     )
+
+
+COMMAND_RESULT = inline_serializer(
+    "CommandResult",
+    {
+        "id": serializers.CharField(),
+        "version": serializers.IntegerField(),
+        "token": serializers.CharField(),
+    },
+)
 
 
 def command_response(result: CommandResult, *, created: bool = False) -> Response:

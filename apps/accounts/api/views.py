@@ -23,17 +23,8 @@ from apps.accounts.events import ROLES
 from apps.accounts.login import log_in
 from apps.accounts.models import AccountRecord
 from apps.accounts.public import IsAdmin, IsAuthenticatedAccount, IsStaff, is_admin, is_staff
-from apps.shared.api import command_response, context
+from apps.shared.api import COMMAND_RESULT, command_response, context
 from apps.shared.fields import InputSerializer, strict, strict_data
-
-COMMAND_RESULT = inline_serializer(
-    "CommandResult",
-    {
-        "id": serializers.CharField(),
-        "version": serializers.IntegerField(),
-        "token": serializers.CharField(),
-    },
-)
 
 
 class Password(serializers.CharField):

@@ -18,7 +18,8 @@ from apps.accounts.public import IsAuthenticatedAccount
 from apps.notifications import services
 from apps.notifications.models import InboxEntry
 from apps.notifications.read_models import UnreadCounters
-from apps.shared.api import command_response, context
+from apps.shared.api import COMMAND_RESULT, command_response, context
+from apps.shared.filters import true_false
 from eventstore.consistency import TOKEN_HEADER, mark, wait_for_request
 
 # A token from a write waits for these: a watch is known to the audience, a price change has
@@ -45,11 +46,7 @@ class InboxOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
 
 
 class InboxFilter(django_filters.FilterSet):
-    unread = django_filters.TypedChoiceFilter(
-        choices=[("true", "true"), ("false", "false")],
-        coerce=lambda v: v == "true",
-        method="only_unread",
-    )
+    unread = true_false(method="only_unread")
     kind = django_filters.ChoiceFilter(
         choices=[(k, k) for k in ("welcome", "price_drop", "low_stock")]
     )
@@ -102,14 +99,7 @@ class NotificationReadApi(APIView):
     @extend_schema(
         request=None,
         responses={
-            200: inline_serializer(
-                "NotificationCommandResult",
-                {
-                    "id": serializers.CharField(),
-                    "version": serializers.IntegerField(),
-                    "token": serializers.CharField(),
-                },
-            )
+            200: COMMAND_RESULT,
         },
         summary="Mark one of my notifications read",
     )

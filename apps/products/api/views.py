@@ -22,18 +22,10 @@ from apps.products import services
 from apps.products.aggregates import CURRENCIES
 from apps.products.models import CatalogEntry, PriceHistoryEntry
 from apps.products.read_models import Details, Leaderboards
-from apps.shared.api import command_response, context
+from apps.shared.api import COMMAND_RESULT, command_response, context
 from apps.shared.fields import InputSerializer, strict
+from apps.shared.filters import BoundedSearch, true_false
 from eventstore.consistency import mark, wait_for_request
-
-COMMAND_RESULT = inline_serializer(
-    "ProductCommandResult",
-    {
-        "id": serializers.CharField(),
-        "version": serializers.IntegerField(),
-        "token": serializers.CharField(),
-    },
-)
 
 
 def views_key() -> str:
@@ -70,11 +62,7 @@ class CatalogFilter(django_filters.FilterSet):
     min_price = django_filters.NumberFilter(field_name="price", lookup_expr="gte")
     max_price = django_filters.NumberFilter(field_name="price", lookup_expr="lte")
     currency = django_filters.ChoiceFilter(choices=[(c, c) for c in CURRENCIES])
-    in_stock = django_filters.TypedChoiceFilter(
-        choices=[("true", "true"), ("false", "false")],
-        coerce=lambda v: v == "true",
-        method="with_stock",
-    )
+    in_stock = true_false(method="with_stock")
 
     class Meta:
         model = CatalogEntry
@@ -84,14 +72,6 @@ class CatalogFilter(django_filters.FilterSet):
         self, queryset: QuerySet[CatalogEntry], name: str, value: bool
     ) -> QuerySet[CatalogEntry]:
         return queryset.filter(stock__gt=0) if value else queryset.filter(stock=0)
-
-
-class SearchParam(filters.SearchFilter):
-    def get_search_terms(self, request: Request) -> list[str]:
-        terms = super().get_search_terms(request)
-        if len(terms) > 5 or any(len(t) > 100 for t in terms):
-            raise serializers.ValidationError({"search": ["at most 5 words of 100 characters"]})
-        return terms
 
 
 class StaffWrites(BasePermission):
@@ -107,7 +87,7 @@ class ProductsApi(generics.ListAPIView):  # type: ignore[type-arg]
     permission_classes = [StaffWrites]
     serializer_class = CatalogOutput
     filterset_class = CatalogFilter
-    filter_backends = [DjangoFilterBackend, SearchParam, filters.OrderingFilter]
+    filter_backends = [DjangoFilterBackend, BoundedSearch, filters.OrderingFilter]
     search_fields = ("name", "description")
     ordering_fields = ("price", "name", "created_at")
     ordering = ("-created_at",)

@@ -17,9 +17,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.public import IsAuthenticatedAccount, IsStaff, account_exists
-from apps.shared.api import command_response, context
+from apps.shared.api import COMMAND_RESULT, command_response, context
 from apps.shared.errors import DomainError
 from apps.shared.fields import InputSerializer, strict
+from apps.shared.filters import BoundedSearch, true_false
 from apps.users import services
 from apps.users.events import CHANNELS, NOTIFICATION_KINDS
 from apps.users.models import DirectoryEntry, ProfileView
@@ -27,15 +28,6 @@ from apps.users.read_models import ProfileCards
 from eventstore.commands import CommandResult
 from eventstore.consistency import mark, wait_for_request
 from eventstore.repository import AggregateNotFound
-
-COMMAND_RESULT = inline_serializer(
-    "ProfileCommandResult",
-    {
-        "id": serializers.CharField(),
-        "version": serializers.IntegerField(),
-        "token": serializers.CharField(),
-    },
-)
 
 
 class ProfilePending(DomainError):
@@ -198,9 +190,7 @@ class DirectoryFilter(django_filters.FilterSet):
     role = django_filters.ChoiceFilter(
         choices=[(r, r) for r in ("customer", "staff", "admin")], method="with_role"
     )
-    locked = django_filters.TypedChoiceFilter(
-        choices=[("true", "true"), ("false", "false")], coerce=lambda v: v == "true"
-    )
+    locked = true_false()
     registered_after = django_filters.IsoDateTimeFilter(
         field_name="registered_at", lookup_expr="gte"
     )
@@ -223,16 +213,6 @@ class DirectoryOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
         fields = ("id", "email", "display_name", "roles", "locked", "registered_at")
 
 
-class SearchParam(filters.SearchFilter):
-    search_param = "search"
-
-    def get_search_terms(self, request: Request) -> list[str]:
-        terms = super().get_search_terms(request)
-        if len(terms) > 5 or any(len(t) > 100 for t in terms):
-            raise serializers.ValidationError({"search": ["at most 5 words of 100 characters"]})
-        return terms
-
-
 class UserDirectoryApi(generics.ListAPIView):  # type: ignore[type-arg]
     """Staff only: search by name or email, filter by role and lock, order, page by cursor."""
 
@@ -241,7 +221,7 @@ class UserDirectoryApi(generics.ListAPIView):  # type: ignore[type-arg]
     filterset_class = DirectoryFilter
     filter_backends = [
         DjangoFilterBackend,
-        SearchParam,
+        BoundedSearch,
         filters.OrderingFilter,
     ]
     search_fields = ("email", "display_name")
