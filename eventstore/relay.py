@@ -10,6 +10,8 @@
   after the highest id in flight. A row that commits late, below that point, is caught by a
   check made after each select; the relay then drains and starts again from the oldest row, so a
   late row is never overtaken by a later event of its own stream.
+- After marking, an `on_published` hook (the projection engine's wake-ups) runs on a third
+  thread, coalesced per partition, so a slow broker round trip there never delays publishing.
 - Kafka down: the producer retries forever (message.timeout.ms=0) and the batch waits; appends go
   on, and the outbox drains when Kafka returns.
 - Crash between a delivery and its mark: on start, before producing anything, the relay reads the
@@ -132,13 +134,61 @@ class _Batch:
         return len(self.delivered) + len(self.failed) >= len(self.ids)
 
 
+class _Notifier(threading.Thread):
+    """Calls the on_published hook on a thread of its own, so a slow hook (it enqueues
+    wake-ups on the broker) never holds up publishing. Calls coalesce: each gets, per
+    partition, the last event marked since the previous call, however many batches that was."""
+
+    def __init__(self, hook: Callable[[Sequence[Published]], None]):
+        super().__init__(name="relay-notifier", daemon=True)
+        self.hook = hook
+        self.cond = threading.Condition()
+        self.latest: dict[tuple[str, int], Published] = {}
+        self.closed = False
+        self.busy = False
+
+    def submit(self, delivered: Sequence[Published]) -> None:
+        with self.cond:
+            for p in delivered:
+                self.latest[(p.topic, p.partition)] = p
+            self.cond.notify_all()
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until every submitted event has been passed to the hook."""
+        with self.cond:
+            self.cond.wait_for(lambda: not self.latest and not self.busy, timeout=timeout)
+
+    def close(self) -> None:
+        self.flush()
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+        self.join(timeout=30)
+
+    def run(self) -> None:
+        while True:
+            with self.cond:
+                self.cond.wait_for(lambda: self.latest or self.closed)
+                if not self.latest:
+                    return
+                batch, self.latest, self.busy = list(self.latest.values()), {}, True
+            try:
+                self.hook(batch)
+            except Exception:  # a failing hook must not stop publishing
+                log.exception("on_published hook failed")
+            finally:
+                with self.cond:
+                    self.busy = False
+                    self.cond.notify_all()
+
+
 class _Marker(threading.Thread):
     """Marks delivered batches published, on its own connection, one batch behind the producer."""
 
-    def __init__(self, dsn: str, on_published: Callable[[Sequence[Published]], None] | None):
+    def __init__(self, dsn: str, notifier: _Notifier | None):
         super().__init__(name="relay-marker", daemon=True)
         self.dsn = dsn
-        self.on_published = on_published
+        self.notifier = notifier
         self.queue: queue.Queue[list[Published] | None] = queue.Queue(maxsize=1)
         self.lock = threading.Lock()
         self.pending: set[int] = set()  # submitted, not yet committed
@@ -186,7 +236,8 @@ class _Marker(threading.Thread):
                         with self.lock:
                             self.pending.difference_update(p.outbox_id for p in delivered)
                         self.marked += len(delivered)
-                        self._notify(delivered)
+                        if self.notifier is not None:
+                            self.notifier.submit(delivered)
                     finally:
                         self.queue.task_done()
         except BaseException as exc:  # noqa: BLE001 - surfaced to the main loop by _check
@@ -197,14 +248,6 @@ class _Marker(threading.Thread):
                     self.queue.task_done()
                 except queue.Empty:
                     break
-
-    def _notify(self, delivered: list[Published]) -> None:
-        if self.on_published is None:
-            return
-        try:
-            self.on_published(delivered)
-        except Exception:  # a failing hook must not stop publishing
-            log.exception("on_published hook failed")
 
 
 class Relay:
@@ -224,6 +267,7 @@ class Relay:
         self._listen: psycopg.Connection[Any] | None = None
         self._producer: Producer | None = None
         self._marker: _Marker | None = None
+        self._notifier: _Notifier | None = None
 
     @property
     def published_total(self) -> int:
@@ -243,7 +287,10 @@ class Relay:
             self._listen = psycopg.connect(self.config.dsn, autocommit=True)
             self._listen.execute(f"LISTEN {NOTIFY_CHANNEL}")  # before the first SELECT
             self._producer = Producer(self._producer_config())
-            self._marker = _Marker(self.config.dsn, self.on_published)
+            if self.on_published is not None:
+                self._notifier = _Notifier(self.on_published)
+                self._notifier.start()
+            self._marker = _Marker(self.config.dsn, self._notifier)
             self._marker.start()
             self._recover()
             while not self.stop.is_set():
@@ -270,6 +317,8 @@ class Relay:
         finally:
             if self._marker is not None:
                 self._marker.close()
+            if self._notifier is not None:
+                self._notifier.close()
             if self._producer is not None:
                 self._producer.flush(5)
             if self._listen is not None:

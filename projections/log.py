@@ -11,6 +11,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from django.conf import settings
 
 _local = threading.local()
+REASSIGN_AFTER = 0.2  # seconds without any fetch result
 
 
 def consumer() -> Consumer:
@@ -24,7 +25,9 @@ def consumer() -> Consumer:
                 "enable.auto.offset.store": False,
                 "enable.partition.eof": True,
                 "fetch.min.bytes": 1,
-                "fetch.wait.max.ms": 10,
+                # A fetch at the end of the partition waits this long on the broker, and a new
+                # assignment waits behind it: short, because catch-ups switch partitions often.
+                "fetch.wait.max.ms": 1,
                 "queued.max.messages.kbytes": 65536,
             }
         )
@@ -41,23 +44,55 @@ def read(
     topic: str, partition: int, offset: int, limit: int, timeout: float = 10.0
 ) -> list[Message]:
     """Up to `limit` messages from `offset` on; fewer when the partition ends first."""
+    return read_to_end(topic, partition, offset, limit, timeout)[0]
+
+
+def read_to_end(
+    topic: str, partition: int, offset: int, limit: int, timeout: float = 10.0
+) -> tuple[list[Message], bool]:
+    """Up to `limit` messages from `offset` on, and whether they reach the partition's end.
+
+    The end is known without a watermark query: each fetch brings the partition's high
+    watermark (read from the consumer's cache), and a fetch past it brings an end-of-partition
+    event."""
     c = consumer()
+    tp = TopicPartition(topic, partition)
     c.assign([TopicPartition(topic, partition, offset)])
+    assigned_at = time.monotonic()
     messages: list[Message] = []
-    deadline = time.monotonic() + timeout
+    deadline = assigned_at + timeout
     try:
         while len(messages) < limit and time.monotonic() < deadline:
-            # Short waits: consume() holds out for the whole count until its timeout.
-            for msg in c.consume(num_messages=min(limit - len(messages), 10000), timeout=0.05):
+            # Wait for one message only (consume() holds out for the whole count until its
+            # timeout), then take what else has arrived without waiting.
+            first = c.consume(num_messages=1, timeout=0.005)
+            if not first:
+                # Nothing yet. An end-of-partition event is not repeated for a partition that
+                # was already read to its end and reassigned, so ask the broker where it ends.
+                _low, high = c.get_watermark_offsets(tp, timeout=5)
+                if offset + len(messages) >= high:
+                    return messages, True
+                if not messages and time.monotonic() - assigned_at > REASSIGN_AFTER:
+                    # Data is there but no fetch came back: assign again.
+                    c.assign([TopicPartition(topic, partition, offset)])
+                    assigned_at = time.monotonic()
+                continue
+            wanted = min(limit - len(messages) - 1, 10000)
+            arrived = c.consume(num_messages=wanted, timeout=0) if wanted > 0 else []
+            for msg in (*first, *arrived):
                 error = msg.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
-                        return messages
+                        return messages, True
                     raise KafkaException(error)
                 messages.append(msg)
+            if messages:
+                _low, high = c.get_watermark_offsets(tp, cached=True)
+                if high >= 0 and (messages[-1].offset() or 0) + 1 >= high:
+                    return messages[:limit], len(messages) <= limit
     finally:
         c.unassign()
-    return messages[:limit]
+    return messages[:limit], False
 
 
 def header(msg: Message, name: str) -> str | None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 import redis
-from confluent_kafka import Message
+from confluent_kafka import KafkaException, Message
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 
@@ -54,15 +54,24 @@ def catch_up(
     max_seconds: float | None = None,
     end: int | None = None,
 ) -> CatchUp:
+    """Apply the partition from the projection's checkpoint: up to `end` if given, else up to
+    whatever end of the partition the reads meet (no watermark query: one round trip less per
+    wake-up). Stops early after `max_seconds`."""
     batch_size = batch_size or settings.PROJECTIONS_BATCH_SIZE
     _ensure_ready(target)
     result = CatchUp()
-    end = kafka_log.log_end(topic, partition) if end is None else end
     started = time.monotonic()
     offset = target.next_offset(topic, partition)
-    while offset < end:
-        messages = kafka_log.read(topic, partition, offset, min(batch_size, end - offset))
+    at_end = end is not None and offset >= end
+    while not at_end:
+        limit = batch_size if end is None else min(batch_size, end - offset)
+        messages, eof = kafka_log.read_to_end(topic, partition, offset, limit)
+        at_end = eof or (end is not None and offset + len(messages) >= end)
         if not messages:
+            if not eof:
+                # Neither a message nor the end within the read's timeout: Kafka is not
+                # answering. Fail like any server failure (the task retries with backoff).
+                raise KafkaException(f"{topic}[{partition}]: no answer from Kafka at {offset}")
             break
         if messages[0].offset() != offset:
             raise RuntimeError(
@@ -73,12 +82,13 @@ def catch_up(
             # Someone else moved the checkpoint (an overlapping run): start from theirs.
             result.conflicts += 1
             offset = target.next_offset(topic, partition)
+            at_end = end is not None and offset >= end
             continue
         offset = (messages[-1].offset() or 0) + 1
         if max_seconds is not None and time.monotonic() - started > max_seconds:
             break
     result.next_offset = offset
-    result.reached_end = offset >= end
+    result.reached_end = at_end
     return result
 
 

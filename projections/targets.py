@@ -73,6 +73,16 @@ def write_dead_letters(cur: Any, rows: Sequence[dict[str, Any]]) -> None:
         cur.execute(_INSERT_DEAD_LETTER, row)
 
 
+_ADVANCE_CHECKPOINT = """
+UPDATE proj_checkpoint SET next_offset = %s, updated_at = now()
+WHERE projection = %s AND topic = %s AND partition = %s AND next_offset = %s
+"""
+_FIRST_CHECKPOINT = """
+INSERT INTO proj_checkpoint (projection, topic, partition, next_offset, updated_at)
+VALUES (%s, %s, %s, %s, now()) ON CONFLICT DO NOTHING
+"""
+
+
 class PostgresTarget(Target):
     projection: PostgresProjection
 
@@ -123,28 +133,26 @@ class PostgresTarget(Target):
         dead_letters: Sequence[dict[str, Any]] = (),
     ) -> bool:
         with transaction.atomic(), connection.cursor() as cur:
+            # Moving the checkpoint first takes its row lock: a concurrent runner waits here,
+            # then finds the offset moved and changes nothing. One round trip instead of
+            # insert-if-missing, select for update and update.
             cur.execute(
-                "INSERT INTO proj_checkpoint (projection, topic, partition, next_offset, "
-                "updated_at) VALUES (%s, %s, %s, 0, now()) ON CONFLICT DO NOTHING",
-                [self.checkpoint_name, topic, partition],
+                _ADVANCE_CHECKPOINT,
+                [next_offset, self.checkpoint_name, topic, partition, expected_offset],
             )
-            cur.execute(
-                "SELECT next_offset FROM proj_checkpoint WHERE projection = %s AND topic = %s "
-                "AND partition = %s FOR UPDATE",
-                [self.checkpoint_name, topic, partition],
-            )
-            if cur.fetchone()[0] != expected_offset:
-                return False
+            if cur.rowcount != 1:
+                if expected_offset != 0:
+                    return False
+                cur.execute(
+                    _FIRST_CHECKPOINT, [self.checkpoint_name, topic, partition, next_offset]
+                )
+                if cur.rowcount != 1:
+                    return False
             self._scope(cur)
             with self._pipeline():
                 for envelope in envelopes:
                     self.projection.apply(cur, envelope)
             write_dead_letters(cur, dead_letters)
-            cur.execute(
-                "UPDATE proj_checkpoint SET next_offset = %s, updated_at = now() "
-                "WHERE projection = %s AND topic = %s AND partition = %s",
-                [next_offset, self.checkpoint_name, topic, partition],
-            )
         return True
 
     def apply_redrive(self, envelope: EventEnvelope, dead_letter_id: int) -> None:

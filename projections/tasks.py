@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from celery import shared_task
+from confluent_kafka import KafkaException
 from django.conf import settings
 from django_redis import get_redis_connection
 
@@ -27,8 +28,9 @@ def _pending_key(name: str, topic: str, partition: int) -> str:
 @shared_task(
     name="projections.catch_up",
     acks_late=True,
+    ignore_result=True,  # nobody reads it; an rpc result costs a round trip per task
     reject_on_worker_lost=True,
-    autoretry_for=INFRASTRUCTURE_ERRORS,
+    autoretry_for=(*INFRASTRUCTURE_ERRORS, KafkaException),
     retry_backoff=True,
     retry_backoff_max=30,
     max_retries=8,
@@ -84,7 +86,7 @@ def on_published(published: Sequence[Any]) -> None:
                 wake(projection.name, topic, partition)
 
 
-@shared_task(name="projections.catch_up_all", acks_late=True)
+@shared_task(name="projections.catch_up_all", acks_late=True, ignore_result=True)
 def catch_up_all() -> int:
     """Periodic safety net: wake every (projection, partition) that has lag."""
     from projections.status import partitions_with_lag
@@ -105,7 +107,12 @@ def rebuild(name: str) -> int:
 
 
 @shared_task(
-    name="side_effects.run", bind=True, acks_late=True, max_retries=5, default_retry_delay=2
+    name="side_effects.run",
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+    max_retries=5,
+    default_retry_delay=2,
 )
 def run_side_effect(self: Any, job_id: int) -> str:
     """Run one side-effect job (once: a done job is skipped), retrying with backoff."""
@@ -118,7 +125,7 @@ def run_side_effect(self: Any, job_id: int) -> str:
         raise self.retry(exc=exc, countdown=min(60, 2**self.request.retries)) from exc
 
 
-@shared_task(name="side_effects.sweep", acks_late=True)
+@shared_task(name="side_effects.sweep", acks_late=True, ignore_result=True)
 def sweep_side_effects(older_than: float = 60.0) -> int:
     """Re-enqueue pending jobs whose task was lost (e.g. the process died before enqueueing)."""
     from datetime import timedelta
