@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from eventstore.events import EventEnvelope
-from eventstore.projection import PostgresProjection, RedisProjection, handles
+from eventstore.projection import PostgresProjection, RedisProjection, handles, handles_batch
 
 UPSERT = (
     "INSERT INTO bench_totals (stream_id, total, events) VALUES (%s, %s, 1) "
@@ -36,9 +36,9 @@ class Totals(PostgresProjection):
             "total numeric NOT NULL, events integer NOT NULL)"
         )
 
-    @handles(Counted)
-    def _counted(self, cur: Any, e: EventEnvelope) -> None:
-        cur.execute(UPSERT, [e.stream_id, e.payload.amount])
+    @handles_batch(Counted)
+    def _counted(self, cur: Any, envelopes: list[EventEnvelope]) -> None:
+        cur.executemany(UPSERT, [(e.stream_id, e.payload.amount) for e in envelopes])
 
 
 class Leaderboard(RedisProjection):

@@ -13,6 +13,11 @@ depending on the engine (the layers are config > projections > apps > eventstore
         def _deposited(self, cur, envelope):
             cur.execute("UPDATE ledger_balance SET balance = balance + %s WHERE id = %s", ...)
 
+        @handles_batch(Withdrawn)                 # a run of them in one call
+        def _withdrawn(self, cur, envelopes):
+            cur.executemany("UPDATE ledger_balance SET balance = balance - %s WHERE id = %s",
+                            [(e.payload.amount, e.payload.account) for e in envelopes])
+
 Postgres handlers receive a cursor inside the engine's transaction (the checkpoint is written in
 the same transaction). Redis handlers receive a MULTI pipeline (the checkpoint is set in the same
 EXEC): they queue writes and never read, so a batch is applied all or nothing.
@@ -20,7 +25,7 @@ EXEC): they queue writes and never read, so a batch is applied all or nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from eventstore.events import EventEnvelope
@@ -33,6 +38,19 @@ def handles(*event_classes: type) -> Callable[[F], F]:
 
     def decorator(fn: F) -> F:
         fn._handles = tuple(c.event_type for c in event_classes)  # type: ignore[attr-defined]
+        return fn
+
+    return decorator
+
+
+def handles_batch(*event_classes: type) -> Callable[[F], F]:
+    """Like `handles`, for a method that takes a list of envelopes: each run of consecutive
+    events it handles within a batch comes in one call (in log order), so it can write them
+    with one `executemany` or one pipeline instead of a statement per event."""
+
+    def decorator(fn: F) -> F:
+        fn = handles(*event_classes)(fn)
+        fn._batch = True  # type: ignore[attr-defined]
         return fn
 
     return decorator
@@ -61,7 +79,23 @@ class Projection:
         return frozenset(self._handlers)
 
     def apply(self, target: Any, envelope: EventEnvelope) -> None:
-        self._handlers[envelope.event_type](self, target, envelope)
+        self.apply_many(target, [envelope])
+
+    def apply_many(self, target: Any, envelopes: Sequence[EventEnvelope]) -> None:
+        """Apply envelopes in order; consecutive ones of a batch handler go in one call."""
+        handlers = self._handlers
+        i, n = 0, len(envelopes)
+        while i < n:
+            handler = handlers[envelopes[i].event_type]
+            if not getattr(handler, "_batch", False):
+                handler(self, target, envelopes[i])
+                i += 1
+                continue
+            j = i + 1
+            while j < n and handlers[envelopes[j].event_type] is handler:
+                j += 1
+            handler(self, target, envelopes[i:j])
+            i = j
 
 
 class PostgresProjection(Projection):

@@ -51,15 +51,22 @@ def encode_payload(event: Any) -> bytes:
 
 
 def decode_payload(
-    registry: EventRegistry, event_type: str, schema_version: int, data: bytes | dict[str, Any]
+    registry: EventRegistry,
+    event_type: str,
+    schema_version: int,
+    data: bytes | dict[str, Any],
+    *,
+    sealed: bool | None = None,
 ) -> Any:
-    """Build the current event class from a stored payload, upcasting old versions first."""
+    """Build the current event class from a stored payload, upcasting old versions first.
+    `sealed=False` says the source text held no ciphertext (nothing to decrypt)."""
     if isinstance(data, bytes | str):
         raw = _decoder.decode(data)
         # Most events hold no personal data: skip the scan when no ciphertext is in the text.
         sealed = (PREFIX.encode() if isinstance(data, bytes) else PREFIX) in data
     else:
-        raw, sealed = dict(data), True
+        raw = dict(data)
+        sealed = True if sealed is None else sealed
     raw = registry.upcast(event_type, schema_version, reveal(raw) if sealed else raw)
     cls = registry.resolve(event_type)
     try:
@@ -87,6 +94,9 @@ def envelope_to_dict(envelope: EventEnvelope) -> dict[str, Any]:
 
 def encode_envelope(envelope: EventEnvelope) -> bytes:
     return _encoder.encode(envelope_to_dict(envelope))
+
+
+_SEALED = PREFIX.encode()
 
 
 class _WireEnvelope(msgspec.Struct):
@@ -119,7 +129,13 @@ def decode_envelope(registry: EventRegistry, data: bytes) -> EventEnvelope:
         event_type=wire.event_type,
         schema_version=registry.resolve(wire.event_type).schema_version,  # type: ignore[attr-defined]
         occurred_at=wire.occurred_at,
-        payload=decode_payload(registry, wire.event_type, wire.schema_version, wire.payload),
+        payload=decode_payload(
+            registry,
+            wire.event_type,
+            wire.schema_version,
+            wire.payload,
+            sealed=_SEALED in data,
+        ),
         actor=wire.actor,
         correlation_id=uuid.UUID(str(wire.correlation_id)) if wire.correlation_id else None,
         causation_id=uuid.UUID(str(wire.causation_id)) if wire.causation_id else None,

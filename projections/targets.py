@@ -150,8 +150,7 @@ class PostgresTarget(Target):
                     return False
             self._scope(cur)
             with self._pipeline():
-                for envelope in envelopes:
-                    self.projection.apply(cur, envelope)
+                self.projection.apply_many(cur, envelopes)
             write_dead_letters(cur, dead_letters)
         return True
 
@@ -208,8 +207,7 @@ class RedisTarget(Target):
                     pipe.unwatch()
                     return False
                 pipe.multi()
-                for envelope in envelopes:
-                    self.projection.apply(pipe, envelope)
+                self.projection.apply_many(pipe, envelopes)
                 pipe.set(key, next_offset)
                 pipe.execute()
             except redis.WatchError:
