@@ -8,8 +8,9 @@ say which instant it is.
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -97,46 +98,74 @@ def encode_envelope(envelope: EventEnvelope) -> bytes:
 
 
 _SEALED = PREFIX.encode()
+P = TypeVar("P")
 
 
-class _WireEnvelope(msgspec.Struct):
-    event_id: Any
+class _WireEnvelope(msgspec.Struct, Generic[P]):
+    event_id: uuid.UUID
     stream_id: str
     stream_type: str
     stream_version: int
     event_type: str
     schema_version: int
     occurred_at: datetime
-    payload: dict[str, Any]
+    payload: P
     actor: str | None = None
-    correlation_id: Any = None
-    causation_id: Any = None
+    correlation_id: uuid.UUID | None = None
+    causation_id: uuid.UUID | None = None
 
 
-def decode_envelope(registry: EventRegistry, data: bytes) -> EventEnvelope:
-    """Parse a Kafka message value back into an envelope with the current event class."""
-    import uuid
+_any_decoder = msgspec.json.Decoder(_WireEnvelope[dict[str, Any]])
+_typed_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
-    try:
-        wire = msgspec.json.decode(data, type=_WireEnvelope)
-    except msgspec.DecodeError as exc:
-        raise SerializationError(f"not an event envelope: {exc}") from exc
+
+def _typed_decoder(cls: type) -> msgspec.json.Decoder[Any]:
+    decoder = _typed_decoders.get(cls)
+    if decoder is None:
+        decoder = _typed_decoders[cls] = msgspec.json.Decoder(_WireEnvelope[cls])  # type: ignore[valid-type]
+    return decoder
+
+
+def decode_envelope(
+    registry: EventRegistry, data: bytes, *, event_type: str | None = None
+) -> EventEnvelope:
+    """Parse a Kafka message value back into an envelope with the current event class.
+
+    Given the event type (a Kafka header says it), a message at the current schema version
+    with no ciphertext is decoded in one pass straight into the event class; anything else
+    goes through a dict, upcasters and decryption."""
+    wire: _WireEnvelope[Any] | None = None
+    sealed = _SEALED in data
+    if event_type is not None and not sealed:
+        cls = registry.resolve(event_type)
+        try:
+            wire = _typed_decoder(cls).decode(data)
+        except msgspec.ValidationError:
+            wire = None  # an older schema version, say: the general path below
+        if wire is not None and (
+            wire.event_type != event_type or wire.schema_version != cls.schema_version  # type: ignore[attr-defined]
+        ):
+            wire = None
+    if wire is None:
+        try:
+            wire = _any_decoder.decode(data)
+        except msgspec.DecodeError as exc:
+            raise SerializationError(f"not an event envelope: {exc}") from exc
+        payload = decode_payload(
+            registry, wire.event_type, wire.schema_version, wire.payload, sealed=sealed
+        )
+    else:
+        payload = wire.payload
     return EventEnvelope(
-        event_id=uuid.UUID(str(wire.event_id)),
+        event_id=wire.event_id,
         stream_id=wire.stream_id,
         stream_type=wire.stream_type,
         stream_version=wire.stream_version,
         event_type=wire.event_type,
         schema_version=registry.resolve(wire.event_type).schema_version,  # type: ignore[attr-defined]
         occurred_at=wire.occurred_at,
-        payload=decode_payload(
-            registry,
-            wire.event_type,
-            wire.schema_version,
-            wire.payload,
-            sealed=_SEALED in data,
-        ),
+        payload=payload,
         actor=wire.actor,
-        correlation_id=uuid.UUID(str(wire.correlation_id)) if wire.correlation_id else None,
-        causation_id=uuid.UUID(str(wire.causation_id)) if wire.causation_id else None,
+        correlation_id=wire.correlation_id,
+        causation_id=wire.causation_id,
     )

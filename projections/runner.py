@@ -123,7 +123,7 @@ def apply_batch(
         event_type = kafka_log.header(msg, "event_type")
         if event_type is None or not projection.handles_type(event_type):
             continue
-        relevant.append((msg, decode_envelope(registry, msg.value() or b"")))
+        relevant.append((msg, decode_envelope(registry, msg.value() or b"", event_type=event_type)))
     if not any(env.stream_id in parked for _, env in relevant):
         try:
             ok = target.apply(

@@ -62,9 +62,31 @@ def test_the_envelope_round_trips_every_field_over_the_wire() -> None:
         metadata=meta,
         occurred_at=datetime(2026, 1, 1, 12, tzinfo=timezone(timedelta(hours=-5))),
     )
-    back = decode_envelope(registry(), encode_envelope(envelope))
+    wire = encode_envelope(envelope)
+    back = decode_envelope(registry(), wire)
     assert back == envelope
     assert back.occurred_at.utcoffset() == timedelta(hours=-5)
+    # The one-pass path (the event type known from a Kafka header) decodes exactly the same.
+    fast = decode_envelope(registry(), wire, event_type="tests.Everything")
+    assert fast == envelope
+    assert [str(a) for a in fast.payload.amounts] == ["0.10", "-0", "1E+3"]
+    assert fast.payload.at.utcoffset() == timedelta(hours=1)
+
+
+def test_the_one_pass_path_still_upcasts_old_messages() -> None:
+    envelope = new_envelope(
+        Renamed(owner="Ada Lovelace"),
+        stream_id="s-2",
+        stream_type="t.T",
+        stream_version=1,
+        metadata=Metadata(),
+    )
+    old = encode_envelope(envelope).replace(b'"owner":', b'"name":').replace(
+        b'"schema_version":2', b'"schema_version":1'
+    )
+    assert b'"name":' in old and b'"schema_version":1' in old
+    back = decode_envelope(registry(), old, event_type="tests.Renamed")
+    assert back.payload == Renamed(owner="Ada Lovelace")
 
 
 def test_naive_datetimes_are_refused() -> None:
