@@ -81,8 +81,10 @@ def test_the_one_pass_path_still_upcasts_old_messages() -> None:
         stream_version=1,
         metadata=Metadata(),
     )
-    old = encode_envelope(envelope).replace(b'"owner":', b'"name":').replace(
-        b'"schema_version":2', b'"schema_version":1'
+    old = (
+        encode_envelope(envelope)
+        .replace(b'"owner":', b'"name":')
+        .replace(b'"schema_version":2', b'"schema_version":1')
     )
     assert b'"name":' in old and b'"schema_version":1' in old
     back = decode_envelope(registry(), old, event_type="tests.Renamed")
