@@ -29,6 +29,7 @@ class Totals(PostgresProjection):
     topics = ("products",)
     tables = ("bench_totals",)
     pipelined = True
+    server_binding = True  # like the raw baseline's psycopg cursor
 
     def setup(self, cur: Any) -> None:
         cur.execute(

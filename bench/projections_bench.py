@@ -145,7 +145,7 @@ def replay_rate(events: int) -> tuple[float, float, list[tuple[float, int]]]:
         if now - progress[-1][0] >= 0.25:
             progress.append((round(now, 2), total))
 
-    replay.rebuild(PG, restart=True, progress=record)
+    replay.rebuild(PG, restart=True, progress=record, jobs=replay.default_jobs())
     seconds = time.perf_counter() - start
     progress.append((round(seconds, 2), events))
     return events / seconds, seconds, progress

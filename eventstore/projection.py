@@ -106,6 +106,11 @@ class PostgresProjection(Projection):
     # statements are then sent in psycopg pipeline mode, without a round trip each: about twice
     # the throughput. Errors still surface (at the end of the batch) and are isolated as usual.
     pipelined: ClassVar[bool] = False
+    # True: handlers get a psycopg cursor that binds parameters on the server instead of
+    # Django's, which quotes them into the SQL text. Faster (an executemany of upserts 2.3x),
+    # and values keep their types: a Decimal is numeric, so `%s / %s` of Decimal 2 and 1 is
+    # 2.000..., where Django's cursor sends the literal `2 / 1` and gets 2.
+    server_binding: ClassVar[bool] = False
 
     def setup(self, cur: Any) -> None:
         """Create the tables if they do not exist (projections without migrations)."""

@@ -115,7 +115,23 @@ class _WireEnvelope(msgspec.Struct, Generic[P]):
     causation_id: uuid.UUID | None = None
 
 
+class _TypeOnly(msgspec.Struct):
+    event_type: str
+
+
 _any_decoder = msgspec.json.Decoder(_WireEnvelope[dict[str, Any]])
+_type_decoder = msgspec.json.Decoder(_TypeOnly)
+
+
+def peek_event_type(data: bytes) -> str | None:
+    """The event type of an envelope, without building anything else (a few microseconds:
+    cheaper than reading it from the Kafka headers), or None if the bytes are no envelope."""
+    try:
+        return _type_decoder.decode(data).event_type
+    except msgspec.DecodeError:
+        return None
+
+
 _typed_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
 

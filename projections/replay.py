@@ -8,15 +8,20 @@ workers do not race it; their wake-ups are not lost (they leave the dirty mark).
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Any
 
-from django.db import connection
+from django.db import connection, connections
 
 from eventstore.projection import Projection
 from projections import locks, registry
-from projections.runner import catch_up
+from projections.runner import INFRASTRUCTURE_ERRORS, catch_up
 from projections.status import partitions
 from projections.targets import (
     PostgresTarget,
@@ -60,21 +65,31 @@ def plan(name: str) -> Plan:
     return Plan(name, parts, resuming=_in_progress(name), clears=clears)
 
 
+def default_jobs() -> int:
+    """Processes a rebuild uses by default: one per core (decoding is CPU-bound Python)."""
+    return max(1, os.cpu_count() or 1)
+
+
 def rebuild(
     name: str,
     *,
     restart: bool = False,
     progress: Progress | None = None,
     batch_size: int | None = None,
+    jobs: int = 1,
 ) -> int:
-    """Rebuild (or resume rebuilding) one projection; returns the events applied."""
+    """Rebuild (or resume rebuilding) one projection; returns the events applied. With jobs > 1
+    the partitions are rebuilt by that many processes at once."""
     projection = registry.get(name)
     if restart or not _in_progress(name):
         _start(projection)
-    applied = 0
-    for topic in registry.topics_of(projection):
-        for partition in partitions(topic):
-            applied += _rebuild_partition(projection, topic, partition, progress, batch_size)
+    parts = [(topic, p) for topic in registry.topics_of(projection) for p in partitions(topic)]
+    if jobs > 1 and len(parts) > 1:
+        applied = _rebuild_in_processes(projection, parts, progress, batch_size, jobs)
+    else:
+        applied = sum(
+            _rebuild_partition(projection, topic, p, progress, batch_size) for topic, p in parts
+        )
     with connection.cursor() as cur:
         cur.execute("DELETE FROM proj_rebuild WHERE projection = %s", [name])
     return applied
@@ -90,9 +105,71 @@ def _rebuild_partition(
     while not locks.try_lock(projection.name, topic, partition):
         time.sleep(0.05)
     try:
-        return catch_up_to_end(target_for(projection), topic, partition, progress, batch_size)
+        for attempt in range(1, PARTITION_ATTEMPTS + 1):
+            try:
+                return catch_up_to_end(
+                    target_for(projection), topic, partition, progress, batch_size
+                )
+            except INFRASTRUCTURE_ERRORS:
+                # E.g. a deadlock with another partition's process over a shared row: the
+                # failed batch was rolled back; go on from the checkpoint.
+                if attempt == PARTITION_ATTEMPTS:
+                    raise
+                time.sleep(0.2 * attempt)
+        return 0  # unreachable
     finally:
         locks.unlock(projection.name, topic, partition)
+
+
+PARTITION_ATTEMPTS = 5
+_inherited: list[Any] = []
+
+
+def _in_child() -> None:
+    """A forked rebuild process: its own Kafka consumer. The parent's is kept referenced, never
+    used or destroyed here (librdkafka's threads did not survive the fork)."""
+    from projections import log
+
+    _inherited.append(log._local)
+    log._local = threading.local()
+
+
+def _rebuild_one(name: str, topic: str, partition: int, batch_size: int | None) -> int:
+    return _rebuild_partition(registry.get(name), topic, partition, None, batch_size)
+
+
+def _rebuild_in_processes(
+    projection: Projection,
+    parts: list[tuple[str, int]],
+    progress: Progress | None,
+    batch_size: int | None,
+    jobs: int,
+) -> int:
+    """Each partition in a forked process (fork keeps this process's settings and registry);
+    progress comes from the checkpoints, which the processes move as they go."""
+    from projections import log
+
+    target = target_for(projection)
+    ends = {part: log.log_end(*part) for part in parts}
+
+    def done() -> int:
+        return sum(min(target.next_offset(*part), ends[part]) for part in parts)
+
+    reported = done()
+    connections.close_all()  # no connection shared with the children
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_in_child) as pool:
+        futures = [pool.submit(_rebuild_one, projection.name, t, p, batch_size) for t, p in parts]
+        pending = set(futures)
+        while pending:
+            _finished, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+            if progress is not None:
+                now = done()
+                progress(now - reported, sum(ends.values()) - now)
+                reported = now
+            for future in _finished:
+                future.result()  # a failed partition stops the rebuild (it resumes later)
+        return sum(f.result() for f in futures)
 
 
 def catch_up_to_end(

@@ -18,7 +18,7 @@ from django.db import InterfaceError, OperationalError, connection
 
 from eventstore.events import EventEnvelope, EventRegistry
 from eventstore.projection import Projection
-from eventstore.serialization import decode_envelope
+from eventstore.serialization import decode_envelope, peek_event_type
 from projections import log as kafka_log
 from projections.targets import Target
 
@@ -120,10 +120,13 @@ def apply_batch(
     parked = parked_streams(target.checkpoint_name)
     relevant: list[tuple[Message, EventEnvelope]] = []
     for msg in messages:
-        event_type = kafka_log.header(msg, "event_type")
+        value = msg.value() or b""
+        # From the body (cheaper than the headers); a body that is no envelope still fails
+        # loudly below if its header names a type this projection handles.
+        event_type = peek_event_type(value) or kafka_log.header(msg, "event_type")
         if event_type is None or not projection.handles_type(event_type):
             continue
-        relevant.append((msg, decode_envelope(registry, msg.value() or b"", event_type=event_type)))
+        relevant.append((msg, decode_envelope(registry, value, event_type=event_type)))
     if not any(env.stream_id in parked for _, env in relevant):
         try:
             ok = target.apply(

@@ -1,12 +1,13 @@
 """Rebuild projections from the beginning of the Kafka log.
 
     manage.py replay_projections NAME [NAME ...] | --all  [--shadow [--no-swap]] [--dry-run]
-                                                           [--restart]
+                                                           [--restart] [--jobs N]
 
 Shows a progress bar with events/s, lag and ETA. Stopped by Ctrl-C or a crash, running it again
 resumes where it stopped (use --restart to start over). With --shadow the live read model keeps
 serving while the new one is built beside it; the two are compared, then swapped atomically
-(--no-swap: build and compare only).
+(--no-swap: build and compare only). --jobs rebuilds that many partitions at once, each in
+its own process (default: one per core).
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--batch-size", type=int, default=None)
         parser.add_argument(
+            "--jobs",
+            type=int,
+            default=replay.default_jobs(),
+            help="processes rebuilding partitions at once (default: one per core)",
+        )
+        parser.add_argument(
             "--shadow",
             action="store_true",
             help="zero downtime: build beside the live model, compare, swap",
@@ -68,6 +75,8 @@ class Command(BaseCommand):
             raise CommandError("--no-swap only makes sense with --shadow")
         if options["batch_size"] is not None and options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1")
+        if options["jobs"] < 1:
+            raise CommandError("--jobs must be at least 1")
         try:
             plans = [replay.plan(name) for name in dict.fromkeys(names)]
         except registry.UnknownProjection as exc:
@@ -129,6 +138,7 @@ class Command(BaseCommand):
                         restart=options["restart"],
                         progress=progress,
                         batch_size=options["batch_size"],
+                        jobs=options["jobs"],
                     )
             except KeyboardInterrupt:
                 raise CommandError(

@@ -150,16 +150,22 @@ def test_the_safety_net_wakes_a_lagging_partition_even_if_a_queued_task_was_lost
     assert len(dump(PG, prefix)) == 6
 
 
-def test_a_pipelined_projection_applies_the_same_and_still_isolates_a_poison_event() -> None:
+@pytest.mark.parametrize("server_binding", [False, True])
+def test_a_pipelined_projection_applies_the_same_and_still_isolates_a_poison_event(
+    server_binding: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Pipeline mode sends a batch's statements without waiting; a SQL error then surfaces only
-    at the end of the batch, and the event must still be found and parked, alone."""
+    at the end of the batch, and the event must still be found and parked, alone. The same
+    with handlers on a server-binding psycopg cursor."""
     from django.db import connection
 
     from projections.models import DeadLetter
     from tests.support.engine import fast_forward, relay
     from tests.support.ledger import STREAM_TYPE, Deposited
     from tests.support.pg import pg_store
-    from tests.support.projections import POISON_AMOUNT
+    from tests.support.projections import POISON_AMOUNT, LedgerTotals
+
+    monkeypatch.setattr(LedgerTotals, "server_binding", server_binding)
 
     totals = "tests.ledger_totals"
     fast_forward(totals)
@@ -178,7 +184,10 @@ def test_a_pipelined_projection_applies_the_same_and_still_isolates_a_poison_eve
         )
         rows = {r[0]: r[1:] for r in cur.fetchall()}
     assert len(rows) == 8
-    assert all(v == ("10", 6) for v in rows.values()), "the poison event left the rest intact"
+    # Client-side binding sends the literal `2 / 1` (integer division), server-side binding a
+    # numeric 2 (numeric division, so the scale shows which cursor ran): the same amount.
+    scale = "10.00000000000000000000" if server_binding else "10"
+    assert all(v == (scale, 6) for v in rows.values()), rows
     letters = list(DeadLetter.objects.filter(projection=totals))
     assert [(d.stream_id, d.status) for d in letters] == [(f"{prefix}-0", "parked")]
     assert "division by zero" in letters[0].error

@@ -182,3 +182,32 @@ def test_a_stopped_rebuild_resumes_where_it_stopped() -> None:
         replay.rebuild(name)  # resumes: no restart
         assert not replay.plan(name).resuming
         assert dump(name, prefix) == expected[name]
+
+
+def test_a_rebuild_in_several_processes_equals_one_in_this_process() -> None:
+    prefix = f"jobs-{uuid.uuid4().hex[:8]}"
+    publish(prefix, streams=30, deposits=40)
+    reports: list[tuple[int, int]] = []
+    for name in (PG, REDIS):
+        replay.rebuild(name, restart=True)
+        expected = dump(name, prefix)
+        assert len(expected) > 0
+        reports.clear()
+        replay.rebuild(
+            name,
+            restart=True,
+            jobs=3,
+            batch_size=100,
+            progress=lambda d, lag: reports.append((d, lag)),
+        )
+        assert dump(name, prefix) == expected
+        assert reports and reports[-1][1] == 0, "progress ends with no lag"
+        assert sum(d for d, _ in reports) == sum(end for *_, end in replay.plan(name).partitions)
+        assert not replay.plan(name).resuming
+    expected = dump(PG, prefix)
+    out = io.StringIO()
+    call_command("replay_projections", PG, "--restart", "--jobs", "2", stdout=out)
+    assert dump(PG, prefix) == expected
+    assert f"{PG}: rebuilt" in out.getvalue()
+    with pytest.raises(CommandError, match="--jobs must be at least 1"):
+        call_command("replay_projections", PG, "--jobs", "0")
