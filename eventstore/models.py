@@ -135,3 +135,20 @@ class SubjectKey(models.Model):
 
     def __str__(self) -> str:
         return self.subject_id
+
+
+class RelayMark(models.Model):
+    """Per Kafka partition, the highest offset the relay has marked published. Everything a
+    crashed relay published but did not mark lies after it, so a restart reads only that
+    much of each partition's tail to recover it."""
+
+    pk = models.CompositePrimaryKey("topic", "kafka_partition")
+    topic = models.TextField()
+    kafka_partition = models.IntegerField()
+    kafka_offset = models.BigIntegerField()
+
+    class Meta:
+        db_table = "es_relay_mark"
+
+    def __str__(self) -> str:
+        return f"{self.topic}[{self.kafka_partition}] marked up to {self.kafka_offset}"

@@ -15,9 +15,10 @@
 - Kafka down: the producer retries forever (message.timeout.ms=0) and the batch waits; appends go
   on, and the outbox drains when Kafka returns.
 - Crash between a delivery and its mark: on start, before producing anything, the relay reads the
-  tail of every partition (at most three batches can be unmarked: one in flight, one queued for
-  the marker, one being marked) and marks the events it finds there, so a restart never
-  publishes an event twice.
+  tail of every partition after the highest offset marked there (es_relay_mark, written with
+  each mark; and never more than three batches: one in flight, one queued for the marker, one
+  being marked) and marks the events it finds there, so a restart never publishes an event
+  twice.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+import msgspec
 import psycopg
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
@@ -40,22 +43,58 @@ log = logging.getLogger("eventstore.relay")
 
 RELAY_LOCK_KEY = 0x65735F72656C6179  # "es_relay"
 
+# Postgres returns the columns; the relay writes each message's JSON (msgspec, with the stored
+# payload spliced in as it is), which halved the query's cost against json_build_object().
 _BATCH_SQL = """
 SELECT o.id, o.topic, e.stream_id, e.event_id::text, e.event_type, e.schema_version::text,
        e.stream_type, e.stream_version::text, e.occurred_at::text,
        coalesce(e.correlation_id::text, ''), coalesce(e.causation_id::text, ''),
-       coalesce(e.actor, ''),
-       json_build_object(
-           'event_id', e.event_id, 'stream_id', e.stream_id, 'stream_type', e.stream_type,
-           'stream_version', e.stream_version, 'event_type', e.event_type,
-           'schema_version', e.schema_version, 'occurred_at', e.occurred_at, 'actor', e.actor,
-           'correlation_id', e.correlation_id, 'causation_id', e.causation_id,
-           'payload', e.payload)::text
+       coalesce(e.actor, ''), e.occurred_at, e.payload::text
 FROM es_outbox o JOIN es_event e ON e.position = o.event_position
 WHERE o.published_at IS NULL AND o.id > %s
 ORDER BY o.id
 LIMIT %s
 """
+
+
+class _Message(msgspec.Struct):
+    """A Kafka message's value: the envelope as consumers decode it (eventstore.serialization)."""
+
+    event_id: str
+    stream_id: str
+    stream_type: str
+    stream_version: int
+    event_type: str
+    schema_version: int
+    occurred_at: datetime
+    actor: str | None
+    correlation_id: str | None
+    causation_id: str | None
+    payload: msgspec.Raw
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def message_value(row: Sequence[Any]) -> bytes:
+    """The message value of a row of _BATCH_SQL."""
+    return _encode(
+        _Message(
+            event_id=row[3],
+            stream_id=row[2],
+            stream_type=row[6],
+            stream_version=int(row[7]),
+            event_type=row[4],
+            schema_version=int(row[5]),
+            occurred_at=row[12],
+            actor=row[11] or None,
+            correlation_id=row[9] or None,
+            causation_id=row[10] or None,
+            payload=msgspec.Raw(row[13].encode()),
+        )
+    )
+
+
 _UNPUBLISHED_UP_TO_SQL = "SELECT id FROM es_outbox WHERE published_at IS NULL AND id <= %s"
 IN_FLIGHT_BATCHES = 3
 
@@ -65,6 +104,24 @@ SET published_at = now(), kafka_partition = v.p, kafka_offset = v.off
 FROM unnest(%s::bigint[], %s::int[], %s::bigint[]) AS v(id, p, off)
 WHERE o.id = v.id
 """
+
+# Per partition, the highest offset marked; a restart recovers only what lies after it.
+_RELAY_MARK_SQL = """
+INSERT INTO es_relay_mark (topic, kafka_partition, kafka_offset)
+SELECT * FROM unnest(%s::text[], %s::int[], %s::bigint[])
+ON CONFLICT (topic, kafka_partition)
+DO UPDATE SET kafka_offset = greatest(es_relay_mark.kafka_offset, EXCLUDED.kafka_offset)
+"""
+
+
+def _highest_per_partition(published: Sequence[tuple[str, int, int]]) -> list[list[Any]]:
+    """(topic, partition, offset) triples -> the unnest() columns of each partition's highest."""
+    highest: dict[tuple[str, int], int] = {}
+    for topic, partition, offset in published:
+        if offset > highest.get((topic, partition), -1):
+            highest[(topic, partition)] = offset
+    return [[t for t, _ in highest], [p for _, p in highest], list(highest.values())]
+
 
 _RECOVER_SQL = """
 UPDATE es_outbox AS o
@@ -225,14 +282,21 @@ class _Marker(threading.Thread):
                     try:
                         if delivered is None:
                             return
-                        conn.execute(
-                            _MARK_SQL,
-                            [
-                                [p.outbox_id for p in delivered],
-                                [p.partition for p in delivered],
-                                [p.offset for p in delivered],
-                            ],
-                        )
+                        with conn.transaction():
+                            conn.execute(
+                                _MARK_SQL,
+                                [
+                                    [p.outbox_id for p in delivered],
+                                    [p.partition for p in delivered],
+                                    [p.offset for p in delivered],
+                                ],
+                            )
+                            conn.execute(
+                                _RELAY_MARK_SQL,
+                                _highest_per_partition(
+                                    [(p.topic, p.partition, p.offset) for p in delivered]
+                                ),
+                            )
                         with self.lock:
                             self.pending.difference_update(p.outbox_id for p in delivered)
                         self.marked += len(delivered)
@@ -381,7 +445,8 @@ class Relay:
                 correlation_id,
                 causation_id,
                 actor,
-                value,
+                _occurred_at,
+                _payload,
             ) = row
             headers = [
                 ("event_id", event_id),
@@ -399,7 +464,7 @@ class Relay:
                     producer.produce(
                         topic,
                         key=stream_id,
-                        value=value,
+                        value=message_value(row),
                         headers=headers,
                         on_delivery=functools.partial(batch.on_delivery, outbox_id=oid),
                     )
@@ -445,9 +510,19 @@ class Relay:
         ]
         if not topics:
             return
+        marked = {
+            (t, p): off
+            for t, p, off in self._conn.execute(
+                "SELECT topic, kafka_partition, kafka_offset FROM es_relay_mark "
+                "WHERE topic = ANY(%s)",
+                [topics],
+            ).fetchall()
+        }
         while not self.stop.is_set():
             try:
-                found = self._scan_tails(topics, depth=self.config.batch_size * IN_FLIGHT_BATCHES)
+                found = self._scan_tails(
+                    topics, depth=self.config.batch_size * IN_FLIGHT_BATCHES, marked=marked
+                )
                 break
             except KafkaException as exc:
                 log.warning("waiting for Kafka to recover the outbox: %s", exc)
@@ -455,12 +530,19 @@ class Relay:
         else:
             return
         if found:
-            ids, parts, offs = zip(*found, strict=True)
-            cur = self._conn.execute(_RECOVER_SQL, [list(ids), list(parts), list(offs)])
-            if cur.rowcount:
-                log.info("recovered %d events already in Kafka", cur.rowcount)
+            ids, _topics, parts, offs = zip(*found, strict=True)
+            with self._conn.transaction():
+                cur = self._conn.execute(_RECOVER_SQL, [list(ids), list(parts), list(offs)])
+                recovered = cur.rowcount
+                self._conn.execute(_RELAY_MARK_SQL, _highest_per_partition([f[1:] for f in found]))
+            if recovered:
+                log.info("recovered %d events already in Kafka", recovered)
 
-    def _scan_tails(self, topics: list[str], *, depth: int) -> list[tuple[str, int, int]]:
+    def _scan_tails(
+        self, topics: list[str], *, depth: int, marked: dict[tuple[str, int], int]
+    ) -> list[tuple[str, str, int, int]]:
+        """(event id, topic, partition, offset) of the messages at the end of each partition
+        that may be unmarked: those after the highest marked offset, and at most `depth`."""
         consumer = Consumer(
             {
                 "bootstrap.servers": self.config.bootstrap_servers,
@@ -478,10 +560,14 @@ class Relay:
                     continue
                 for p in metadata.topics[topic].partitions:
                     low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-                    if high > low:
-                        assign.append(TopicPartition(topic, p, max(low, high - depth)))
+                    start = max(low, high - depth)
+                    mark = marked.get((topic, p))
+                    if mark is not None and mark < high:  # (else: a recreated topic)
+                        start = max(start, mark + 1)
+                    if high > start:
+                        assign.append(TopicPartition(topic, p, start))
                         ends[(topic, p)] = high
-            found: list[tuple[str, int, int]] = []
+            found: list[tuple[str, str, int, int]] = []
             if not assign:
                 return found
             consumer.assign(assign)
@@ -502,7 +588,7 @@ class Relay:
                 assert offset is not None
                 event_id = dict(msg.headers() or []).get("event_id")
                 if isinstance(event_id, bytes):
-                    found.append((event_id.decode(), partition, offset))
+                    found.append((event_id.decode(), topic, partition, offset))
                 if offset + 1 >= ends[tp]:
                     remaining.discard(tp)
             if remaining:

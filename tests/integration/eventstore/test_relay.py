@@ -154,6 +154,52 @@ def test_events_delivered_before_a_crash_are_recovered_not_published_again(
         assert cur.fetchone()[0] == 0
 
 
+def test_recovery_reads_only_what_lies_after_the_marked_offsets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A restart reads each partition's tail from its highest marked offset on (es_relay_mark),
+    not a fixed depth of earlier, long-marked events."""
+    prefix = f"marks-{uuid.uuid4().hex[:8]}"
+    config = RelayConfig(
+        dsn=postgres_dsn(),
+        bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
+        batch_size=1000,
+        idle_wait=0.2,
+    )
+    append_events(f"{prefix}-a", streams=10, appends_per_stream=2, per_append=5)
+    assert Relay(config).run(once=True) >= 100  # published and marked
+    append_events(f"{prefix}-b", streams=10, appends_per_stream=2, per_append=5)
+
+    class Died(Exception):
+        pass
+
+    def die(_self: object, _delivered: list[Published]) -> None:
+        raise Died
+
+    monkeypatch.setattr(relay_module._Marker, "submit", die)
+    with pytest.raises(Died):
+        Relay(config).run(once=True)
+    monkeypatch.undo()
+    scanned: list[tuple[str, str, int, int]] = []
+    scan = Relay._scan_tails
+
+    def spy(self: Relay, *args: Any, **kwargs: Any) -> list[tuple[str, str, int, int]]:
+        found = scan(self, *args, **kwargs)
+        scanned.extend(found)
+        return found
+
+    monkeypatch.setattr(Relay, "_scan_tails", spy)
+    assert Relay(config).run(once=True) == 0, "everything was recovered, nothing re-published"
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT event_id::text FROM es_event WHERE stream_id LIKE %s", [f"{prefix}-b-%"]
+        )
+        unmarked = {r[0] for r in cur.fetchall()}
+    assert len(unmarked) == 100
+    assert {f[0] for f in scanned} == unmarked, "read exactly the unmarked tail"
+    assert_topic_holds_exactly(prefix)
+
+
 def test_commands_keep_working_while_kafka_is_down_and_every_event_arrives_after(
     tmp_path: Path,
 ) -> None:

@@ -156,3 +156,37 @@ def test_metadata_for_a_reaction_keeps_the_correlation() -> None:
     )
     meta = Metadata(actor="system").caused_by(cause)
     assert meta.correlation_id == cause.correlation_id and meta.causation_id == cause.event_id
+
+
+def test_the_relay_message_decodes_to_the_stored_envelope() -> None:
+    """The relay writes Kafka values from the stored columns and payload text; consumers read
+    them back to the very envelope that was appended."""
+    from eventstore.relay import message_value
+
+    meta = Metadata(actor="user:7", correlation_id=uuid.uuid4(), causation_id=None)
+    envelope = new_envelope(
+        everything(),
+        stream_id="s-9",
+        stream_type="accounts.TestLedger",
+        stream_version=4,
+        metadata=meta,
+        occurred_at=datetime(2026, 1, 1, 12, 30, 1, 5, tzinfo=UTC),
+    )
+    row = (
+        1,
+        "accounts.events",
+        envelope.stream_id,
+        str(envelope.event_id),
+        envelope.event_type,
+        str(envelope.schema_version),
+        envelope.stream_type,
+        str(envelope.stream_version),
+        "2026-01-01 12:30:01.000005+00",
+        str(meta.correlation_id),
+        "",
+        "user:7",
+        envelope.occurred_at,
+        encode_payload(envelope.payload).decode(),
+    )
+    for event_type in (None, envelope.event_type):
+        assert decode_envelope(registry(), message_value(row), event_type=event_type) == envelope
