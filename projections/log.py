@@ -47,8 +47,21 @@ def read(
     return read_to_end(topic, partition, offset, limit, timeout)[0]
 
 
+def release() -> None:
+    """Drop an assignment a `keep=True` read left in place."""
+    if getattr(_local, "assigned", None) is not None:
+        _local.assigned = None
+        consumer().unassign()
+
+
 def read_to_end(
-    topic: str, partition: int, offset: int, limit: int, timeout: float = 10.0
+    topic: str,
+    partition: int,
+    offset: int,
+    limit: int,
+    timeout: float = 10.0,
+    *,
+    keep: bool = False,
 ) -> tuple[list[Message], bool]:
     """Up to `limit` messages from `offset` on, and whether they reach the partition's end.
 
@@ -57,10 +70,15 @@ def read_to_end(
     event."""
     c = consumer()
     tp = TopicPartition(topic, partition)
-    c.assign([TopicPartition(topic, partition, offset)])
+    if getattr(_local, "assigned", None) != (topic, partition, offset):
+        # (A keep=True read that stopped right here left the partition assigned and its next
+        # messages prefetched: carry on with them.)
+        c.assign([TopicPartition(topic, partition, offset)])
+    _local.assigned = None
     assigned_at = time.monotonic()
     messages: list[Message] = []
     deadline = assigned_at + timeout
+    done = False
     try:
         while len(messages) < limit and time.monotonic() < deadline:
             # Wait for one message only (consume() holds out for the whole count until its
@@ -83,16 +101,27 @@ def read_to_end(
                 error = msg.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
+                        done = True
                         return messages, True
                     raise KafkaException(error)
+                expected = offset + len(messages)
+                if msg.topic() != topic or msg.partition() != partition or msg.offset() != expected:
+                    raise KafkaException(
+                        f"{topic}[{partition}]: expected offset {expected}, got "
+                        f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"
+                    )
                 messages.append(msg)
             if messages:
                 _low, high = c.get_watermark_offsets(tp, cached=True)
                 if high >= 0 and (messages[-1].offset() or 0) + 1 >= high:
-                    return messages[:limit], len(messages) <= limit
+                    done = True
+                    return messages, True
+        return messages, False
     finally:
-        c.unassign()
-    return messages[:limit], False
+        if keep and not done and messages:
+            _local.assigned = (topic, partition, offset + len(messages))
+        else:
+            c.unassign()
 
 
 def header(msg: Message, name: str) -> str | None:

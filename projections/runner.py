@@ -63,33 +63,37 @@ def catch_up(
     started = time.monotonic()
     offset = target.next_offset(topic, partition)
     at_end = end is not None and offset >= end
-    while not at_end:
-        limit = batch_size if end is None else min(batch_size, end - offset)
-        messages, eof = kafka_log.read_to_end(topic, partition, offset, limit)
-        at_end = eof or (end is not None and offset + len(messages) >= end)
-        if not messages:
-            if not eof:
-                # Neither a message nor the end within the read's timeout: Kafka is not
-                # answering. Fail like any server failure (the task retries with backoff).
-                raise KafkaException(f"{topic}[{partition}]: no answer from Kafka at {offset}")
-            break
-        if messages[0].offset() != offset:
-            raise RuntimeError(
-                f"{topic}[{partition}]: asked for offset {offset}, got {messages[0].offset()}"
-            )
-        applied = apply_batch(projection, target, topic, partition, messages, registry, result)
-        if not applied:
-            # Someone else moved the checkpoint (an overlapping run): start from theirs.
-            result.conflicts += 1
-            offset = target.next_offset(topic, partition)
-            at_end = end is not None and offset >= end
-            continue
-        offset = (messages[-1].offset() or 0) + 1
-        if max_seconds is not None and time.monotonic() - started > max_seconds:
-            break
-    result.next_offset = offset
-    result.reached_end = at_end
-    return result
+    try:
+        while not at_end:
+            limit = batch_size if end is None else min(batch_size, end - offset)
+            # keep: the partition stays assigned between batches, its next messages prefetched.
+            messages, eof = kafka_log.read_to_end(topic, partition, offset, limit, keep=True)
+            at_end = eof or (end is not None and offset + len(messages) >= end)
+            if not messages:
+                if not eof:
+                    # Neither a message nor the end within the read's timeout: Kafka is not
+                    # answering. Fail like any server failure (the task retries with backoff).
+                    raise KafkaException(f"{topic}[{partition}]: no answer from Kafka at {offset}")
+                break
+            if messages[0].offset() != offset:
+                raise RuntimeError(
+                    f"{topic}[{partition}]: asked for offset {offset}, got {messages[0].offset()}"
+                )
+            applied = apply_batch(projection, target, topic, partition, messages, registry, result)
+            if not applied:
+                # Someone else moved the checkpoint (an overlapping run): start from theirs.
+                result.conflicts += 1
+                offset = target.next_offset(topic, partition)
+                at_end = end is not None and offset >= end
+                continue
+            offset = (messages[-1].offset() or 0) + 1
+            if max_seconds is not None and time.monotonic() - started > max_seconds:
+                break
+        result.next_offset = offset
+        result.reached_end = at_end
+        return result
+    finally:
+        kafka_log.release()
 
 
 _ready: set[tuple[str, str | None]] = set()
