@@ -28,9 +28,9 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -38,6 +38,7 @@ import psycopg
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from eventstore.postgres import NOTIFY_CHANNEL
+from eventstore.serialization import WireEnvelope, encode_wire
 
 log = logging.getLogger("eventstore.relay")
 
@@ -57,40 +58,21 @@ LIMIT %s
 """
 
 
-class _Message(msgspec.Struct):
-    """A Kafka message's value: the envelope as consumers decode it (eventstore.serialization)."""
-
-    event_id: str
-    stream_id: str
-    stream_type: str
-    stream_version: int
-    event_type: str
-    schema_version: int
-    occurred_at: datetime
-    actor: str | None
-    correlation_id: str | None
-    causation_id: str | None
-    payload: msgspec.Raw
-
-
-_encode = msgspec.json.Encoder().encode
-
-
 def message_value(row: Sequence[Any]) -> bytes:
     """The message value of a row of _BATCH_SQL."""
-    return _encode(
-        _Message(
-            event_id=row[3],
+    return encode_wire(
+        WireEnvelope(
+            event_id=uuid.UUID(row[3]),
             stream_id=row[2],
             stream_type=row[6],
             stream_version=int(row[7]),
             event_type=row[4],
             schema_version=int(row[5]),
             occurred_at=row[12],
-            actor=row[11] or None,
-            correlation_id=row[9] or None,
-            causation_id=row[10] or None,
             payload=msgspec.Raw(row[13].encode()),
+            actor=row[11] or None,
+            correlation_id=uuid.UUID(row[9]) if row[9] else None,
+            causation_id=uuid.UUID(row[10]) if row[10] else None,
         )
     )
 

@@ -101,7 +101,9 @@ _SEALED = PREFIX.encode()
 P = TypeVar("P")
 
 
-class _WireEnvelope(msgspec.Struct, Generic[P]):
+class WireEnvelope(msgspec.Struct, Generic[P]):
+    """An envelope as a Kafka message value carries it (P: the payload's type)."""
+
     event_id: uuid.UUID
     stream_id: str
     stream_type: str
@@ -119,7 +121,15 @@ class _TypeOnly(msgspec.Struct):
     event_type: str
 
 
-_any_decoder = msgspec.json.Decoder(_WireEnvelope[dict[str, Any]])
+_wire_encoder = msgspec.json.Encoder()
+
+
+def encode_wire(envelope: WireEnvelope[msgspec.Raw]) -> bytes:
+    """A message value from stored columns, the payload's JSON spliced in as it is (the relay)."""
+    return _wire_encoder.encode(envelope)
+
+
+_any_decoder = msgspec.json.Decoder(WireEnvelope[dict[str, Any]])
 _type_decoder = msgspec.json.Decoder(_TypeOnly)
 
 
@@ -138,7 +148,7 @@ _typed_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 def _typed_decoder(cls: type) -> msgspec.json.Decoder[Any]:
     decoder = _typed_decoders.get(cls)
     if decoder is None:
-        decoder = _typed_decoders[cls] = msgspec.json.Decoder(_WireEnvelope[cls])  # type: ignore[valid-type]
+        decoder = _typed_decoders[cls] = msgspec.json.Decoder(WireEnvelope[cls])  # type: ignore[valid-type]
     return decoder
 
 
@@ -150,7 +160,7 @@ def decode_envelope(
     Given the event type (a Kafka header says it), a message at the current schema version
     with no ciphertext is decoded in one pass straight into the event class; anything else
     goes through a dict, upcasters and decryption."""
-    wire: _WireEnvelope[Any] | None = None
+    wire: WireEnvelope[Any] | None = None
     sealed = _SEALED in data
     if event_type is not None and not sealed:
         cls = registry.resolve(event_type)
