@@ -10,8 +10,10 @@
   after the highest id in flight. A row that commits late, below that point, is caught by a
   check made after each select; the relay then drains and starts again from the oldest row, so a
   late row is never overtaken by a later event of its own stream.
-- After marking, an `on_published` hook (the projection engine's wake-ups) runs on a third
-  thread, coalesced per partition, so a slow broker round trip there never delays publishing.
+- Once Kafka has acknowledged a batch, an `on_published` hook (the projection engine's
+  wake-ups) runs on a third thread, alongside the marking and coalesced per partition, so a
+  slow broker round trip there never delays publishing, and projections need not wait for the
+  mark (they read Kafka, not the outbox).
 - Kafka down: the producer retries forever (message.timeout.ms=0) and the batch waits; appends go
   on, and the outbox drains when Kafka returns.
 - Crash between a delivery and its mark: on start, before producing anything, the relay reads the
@@ -176,7 +178,8 @@ class _Batch:
 class _Notifier(threading.Thread):
     """Calls the on_published hook on a thread of its own, so a slow hook (it enqueues
     wake-ups on the broker) never holds up publishing. Calls coalesce: each gets, per
-    partition, the last event marked since the previous call, however many batches that was."""
+    partition, the last event Kafka acknowledged since the previous call, however many batches
+    that was."""
 
     def __init__(self, hook: Callable[[Sequence[Published]], None]):
         super().__init__(name="relay-notifier", daemon=True)
@@ -224,10 +227,9 @@ class _Notifier(threading.Thread):
 class _Marker(threading.Thread):
     """Marks delivered batches published, on its own connection, one batch behind the producer."""
 
-    def __init__(self, dsn: str, notifier: _Notifier | None):
+    def __init__(self, dsn: str):
         super().__init__(name="relay-marker", daemon=True)
         self.dsn = dsn
-        self.notifier = notifier
         self.queue: queue.Queue[list[Published] | None] = queue.Queue(maxsize=1)
         self.lock = threading.Lock()
         self.pending: set[int] = set()  # submitted, not yet committed
@@ -282,8 +284,6 @@ class _Marker(threading.Thread):
                         with self.lock:
                             self.pending.difference_update(p.outbox_id for p in delivered)
                         self.marked += len(delivered)
-                        if self.notifier is not None:
-                            self.notifier.submit(delivered)
                     finally:
                         self.queue.task_done()
         except BaseException as exc:  # noqa: BLE001 - surfaced to the main loop by _check
@@ -336,7 +336,7 @@ class Relay:
             if self.on_published is not None:
                 self._notifier = _Notifier(self.on_published)
                 self._notifier.start()
-            self._marker = _Marker(self.config.dsn, self._notifier)
+            self._marker = _Marker(self.config.dsn)
             self._marker.start()
             self._recover()
             while not self.stop.is_set():
@@ -477,6 +477,9 @@ class Relay:
             # Fatal producer errors (e.g. an unknown topic): nothing past them may be published,
             # or per-stream order would break. Stop loudly; the outbox keeps every row.
             raise RuntimeError(f"Kafka rejected {len(batch.failed)} events: {batch.failed[0]}")
+        if self._notifier is not None:
+            # Readers of the log need no mark: wake them now, alongside the marking.
+            self._notifier.submit(batch.delivered)
         self._marker.submit(batch.delivered)
 
     # ------------------------------------------------------------------ recovery

@@ -292,7 +292,7 @@ def test_a_row_committing_late_below_the_rows_in_flight_makes_the_relay_drain_fi
     )
     relay._conn = psycopg.connect(postgres_dsn(), autocommit=True)
     relay._producer = Producer(relay._producer_config())
-    relay._marker = relay_module._Marker(postgres_dsn(), None)
+    relay._marker = relay_module._Marker(postgres_dsn())
     relay._marker.start()
     try:
         first = relay._produce_batch(exclude=[])
