@@ -157,9 +157,9 @@ def decode_envelope(
 ) -> EventEnvelope:
     """Parse a Kafka message value back into an envelope with the current event class.
 
-    Given the event type (a Kafka header says it), a message at the current schema version
-    with no ciphertext is decoded in one pass straight into the event class; anything else
-    goes through a dict, upcasters and decryption."""
+    Given the event type (`peek_event_type` or a Kafka header), a message at the current
+    schema version with no ciphertext is decoded in one pass straight into the event class;
+    anything else goes through a dict, upcasters and decryption."""
     wire: WireEnvelope[Any] | None = None
     sealed = _SEALED in data
     if event_type is not None and not sealed:
@@ -180,6 +180,7 @@ def decode_envelope(
         payload = decode_payload(
             registry, wire.event_type, wire.schema_version, wire.payload, sealed=sealed
         )
+        cls = registry.resolve(wire.event_type)
     else:
         payload = wire.payload
     return EventEnvelope(
@@ -188,7 +189,7 @@ def decode_envelope(
         stream_type=wire.stream_type,
         stream_version=wire.stream_version,
         event_type=wire.event_type,
-        schema_version=registry.resolve(wire.event_type).schema_version,  # type: ignore[attr-defined]
+        schema_version=cls.schema_version,  # type: ignore[attr-defined]
         occurred_at=wire.occurred_at,
         payload=payload,
         actor=wire.actor,

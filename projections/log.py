@@ -85,8 +85,9 @@ def read_to_end(
             # timeout), then take what else has arrived without waiting.
             first = c.consume(num_messages=1, timeout=0.005)
             if not first:
-                # Nothing yet. An end-of-partition event is not repeated for a partition that
-                # was already read to its end and reassigned, so ask the broker where it ends.
+                # Nothing yet: ask the broker where the partition ends. (Without this, reads in
+                # worker processes were seen to get neither a message nor an end-of-partition
+                # event for seconds, after rapid reassignments.)
                 _low, high = c.get_watermark_offsets(tp, timeout=5)
                 if offset + len(messages) >= high:
                     return messages, True

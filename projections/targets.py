@@ -91,7 +91,7 @@ def _handler_cursor(
     the checkpoint: Django's (client-side binding: values are quoted into the SQL text), or
     for projections that ask for it psycopg's own, binding parameters on the server (an
     executemany of upserts measured 2.3x faster)."""
-    if getattr(projection, "server_binding", False):  # a side effect has no such setting
+    if projection.server_binding:
         return psycopg.Cursor(connection.connection)
     return contextlib.nullcontext(cur)
 
@@ -162,8 +162,9 @@ class PostgresTarget(Target):
                 if cur.rowcount != 1:
                     return False
             self._scope(cur)
-            with self._pipeline(), _handler_cursor(self.projection, cur) as handler_cur:
-                self.projection.apply_many(handler_cur, envelopes)
+            if envelopes:
+                with self._pipeline(), _handler_cursor(self.projection, cur) as handler_cur:
+                    self.projection.apply_many(handler_cur, envelopes)
             write_dead_letters(cur, dead_letters)
         return True
 

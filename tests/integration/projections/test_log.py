@@ -55,8 +55,8 @@ def test_reads_stop_at_the_end_of_the_partition_without_waiting_out_the_timeout(
     assert timed_read(topic, 0, 0, 3)[:2] == (3, False)  # the limit came first
     assert timed_read(topic, 0, 3, 1000)[:2] == (2, True)
     for _ in range(3):
-        # Read again at its end (a second wake-up for work already done): librdkafka does
-        # not repeat its end-of-partition event here; the read must still finish at once.
+        # Read again at its end (a second wake-up for work already done): the read must
+        # still finish at once, not wait out its timeout.
         count, at_end, seconds = timed_read(topic, 0, 5, 1000)
         assert (count, at_end) == (0, True)
         assert seconds < 2.0, f"an empty read took {seconds:.1f}s"

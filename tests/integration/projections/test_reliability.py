@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import os
 import signal
 import subprocess
 import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -184,15 +186,27 @@ def test_a_stopped_rebuild_resumes_where_it_stopped() -> None:
         assert dump(name, prefix) == expected[name]
 
 
-def test_a_rebuild_in_several_processes_equals_one_in_this_process() -> None:
+def test_a_rebuild_in_several_processes_equals_one_in_this_process(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     prefix = f"jobs-{uuid.uuid4().hex[:8]}"
     publish(prefix, streams=30, deposits=40)
+    pids = tmp_path / "pids"
+    rebuild_partition = replay._rebuild_partition
+
+    def recording_pid(*args: Any, **kwargs: Any) -> int:
+        with pids.open("a") as fh:  # (a forked process inherits this spy)
+            fh.write(f"{os.getpid()}\n")
+        return rebuild_partition(*args, **kwargs)
+
+    monkeypatch.setattr(replay, "_rebuild_partition", recording_pid)
     reports: list[tuple[int, int]] = []
     for name in (PG, REDIS):
         replay.rebuild(name, restart=True)
         expected = dump(name, prefix)
         assert len(expected) > 0
         reports.clear()
+        pids.write_text("")
         replay.rebuild(
             name,
             restart=True,
@@ -201,6 +215,8 @@ def test_a_rebuild_in_several_processes_equals_one_in_this_process() -> None:
             progress=lambda d, lag: reports.append((d, lag)),
         )
         assert dump(name, prefix) == expected
+        rebuilt_by = {int(pid) for pid in pids.read_text().split()}
+        assert rebuilt_by and os.getpid() not in rebuilt_by, "partitions rebuilt in other processes"
         assert reports and reports[-1][1] == 0, "progress ends with no lag"
         assert sum(d for d, _ in reports) == sum(end for *_, end in replay.plan(name).partitions)
         assert not replay.plan(name).resuming
