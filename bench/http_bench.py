@@ -160,7 +160,7 @@ def wait_for_quiet(timeout: float = 180) -> float:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         with connection.cursor() as cur:
-            cur.execute("SELECT count(*) FROM es_outbox WHERE published_at IS NULL")
+            cur.execute("SELECT es_outbox_pending()")
             pending = cur.fetchone()[0]
         if pending == 0 and sum(r.lag for r in status()) == 0:
             return time.monotonic() - started

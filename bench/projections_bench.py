@@ -194,10 +194,11 @@ def write_to_read_lag(rate: float, seconds: float) -> tuple[list[float], int]:
                 if pending:
                     rows = conn.execute(
                         "SELECT e.event_id::text FROM es_event e JOIN es_outbox o "
-                        "ON o.event_position = e.position JOIN proj_checkpoint c "
-                        "ON c.projection = %s AND c.topic = o.topic "
-                        "AND c.partition = o.kafka_partition "
-                        "WHERE e.event_id = ANY(%s::uuid[]) AND c.next_offset > o.kafka_offset",
+                        "ON o.event_position = e.position "
+                        "CROSS JOIN LATERAL es_outbox_position(o.id) p JOIN proj_checkpoint c "
+                        "ON c.projection = %s AND c.topic = p.topic "
+                        "AND c.partition = p.kafka_partition "
+                        "WHERE e.event_id = ANY(%s::uuid[]) AND c.next_offset > p.kafka_offset",
                         [PG, pending],
                     ).fetchall()
                     now = time.perf_counter()

@@ -53,7 +53,7 @@ class EventPlatformCollector(Collector):
         outbox = GaugeMetricFamily("relay_outbox_pending", "Committed events not yet in Kafka")
         try:
             with connection.cursor() as cur:
-                cur.execute("SELECT count(*) FROM es_outbox WHERE published_at IS NULL")
+                cur.execute("SELECT es_outbox_pending()")
                 outbox.add_metric([], cur.fetchone()[0])
             yield outbox
         except Exception:

@@ -3,6 +3,7 @@ for migrations and for read-only admin views. Nothing may update or delete an es
 
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models.functions import Now
 
@@ -67,26 +68,17 @@ class Snapshot(models.Model):
 
 
 class Outbox(models.Model):
-    """Events waiting for (or done with) the relay; where each one landed in Kafka."""
+    """Events for the relay to publish, in id order. Insert-only: what has been published is
+    RelayState (a frontier and its gaps), and where each event landed in Kafka is RelayBatch."""
 
     id = models.BigAutoField(primary_key=True)
     event = models.OneToOneField(
         StoredEvent, on_delete=models.DO_NOTHING, to_field="position", db_column="event_position"
     )
     topic = models.CharField(max_length=255)
-    published_at = models.DateTimeField(null=True)
-    kafka_partition = models.IntegerField(null=True)
-    kafka_offset = models.BigIntegerField(null=True)
 
     class Meta:
         db_table = "es_outbox"
-        indexes = [
-            models.Index(
-                fields=["id"],
-                name="es_outbox_unpublished",
-                condition=models.Q(published_at__isnull=True),
-            )
-        ]
 
     def __str__(self) -> str:
         return f"outbox {self.id} -> {self.topic}"
@@ -152,3 +144,45 @@ class RelayMark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.topic}[{self.kafka_partition}] marked up to {self.kafka_offset}"
+
+
+class RelayState(models.Model):
+    """The relay's progress through the outbox (one row). Every outbox id up to `frontier` has
+    been published, except those inside the gaps [gap_lo[i], gap_hi[i]]: ids seen missing
+    while later ones were visible, which a transaction still open may yet commit. Written in
+    the same transaction as the batch records that publish them."""
+
+    id = models.SmallIntegerField(primary_key=True, default=1)
+    frontier = models.BigIntegerField()
+    gap_lo = ArrayField(models.BigIntegerField(), default=list)
+    gap_hi = ArrayField(models.BigIntegerField(), default=list)
+    updated_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "es_relay_state"
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="es_relay_state_one")]
+
+    def __str__(self) -> str:
+        return f"relay frontier {self.frontier}, {len(self.gap_lo)} gaps"
+
+
+class RelayBatch(models.Model):
+    """The events of one published batch that went to one topic: where each of their outbox
+    rows landed in Kafka (same index in each array). A row per batch and topic instead of a mark
+    on every outbox row; es_outbox_position(id) looks an event up through a GiST index on
+    [lo, hi]. The arrays are stored uncompressed: compressing them cost more than writing."""
+
+    id = models.BigAutoField(primary_key=True)
+    topic = models.TextField()
+    lo = models.BigIntegerField()
+    hi = models.BigIntegerField()
+    outbox_ids = ArrayField(models.BigIntegerField())
+    partitions = ArrayField(models.IntegerField())
+    offsets = ArrayField(models.BigIntegerField())
+    published_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "es_relay_batch"
+
+    def __str__(self) -> str:
+        return f"relay batch {self.id}: outbox {self.lo}..{self.hi}"

@@ -2,38 +2,42 @@
 
 - One active instance: a session-level Postgres advisory lock; others wait as hot standbys.
 - Wakes on LISTEN/NOTIFY (the append notifies on commit); `idle_wait` is only a safety net.
-- Batches: select the oldest unpublished outbox rows (Postgres builds each message's JSON), produce
+- Batches: select the outbox rows after the frontier (the highest id selected so far), produce
   them with an idempotent producer (acks=all, key = stream id, so a stream stays in one partition
-  and in order), wait for every delivery report, then mark the rows published with their
-  partition and offset (consistency tokens resolve through those). The marking runs on a second
-  connection in a thread, overlapped with selecting and producing the next batch, which starts
-  after the highest id in flight. A row that commits late, below that point, is caught by a
-  check made after each select; the relay then drains and starts again from the oldest row, so a
-  late row is never overtaken by a later event of its own stream.
+  and in order), wait for every delivery report, then record the batch: one es_relay_batch row
+  with each event's partition and offset (consistency tokens resolve through it) and the new
+  frontier in es_relay_state, in one transaction on a second connection, in a thread,
+  overlapped with selecting and producing the next batch. The outbox rows are never updated.
+- Gaps: ids are taken in the append transaction, so a transaction may commit after a later id
+  is already visible. An id missing below the highest one selected is a gap, noted with the
+  transactions running just after the select; once none of them is still in progress, the next
+  select includes the gap: a row there is published then, and what is still missing never
+  will be (it rolled back). Rows after a gap go on being published: the owner of a gap holds its
+  stream's row lock until it commits, so no later event of that stream can be visible before it.
 - Once Kafka has acknowledged a batch, an `on_published` hook (the projection engine's
-  wake-ups) runs on a third thread, alongside the marking and coalesced per partition, so a
+  wake-ups) runs on a third thread, alongside the recording and coalesced per partition, so a
   slow broker round trip there never delays publishing, and projections need not wait for the
-  mark (they read Kafka, not the outbox).
+  record (they read Kafka, not the outbox).
 - Kafka down: the producer retries forever (message.timeout.ms=0) and the batch waits; appends go
   on, and the outbox drains when Kafka returns.
-- Crash between a delivery and its mark: on start, before producing anything, the relay reads the
-  tail of every partition after the highest offset marked there (es_relay_mark, written with
-  each mark; and never more than three batches: one in flight, one queued for the marker, one
-  being marked) and marks the events it finds there, so a restart never publishes an event
-  twice.
+- Crash between a delivery and its record: on start, before producing anything, the relay reads
+  the tail of every partition after the highest offset recorded there (es_relay_mark, written
+  with each batch; and never more than three batches: one in flight, one queued for the marker,
+  one being recorded), records the events it finds there and skips them, so a restart never
+  publishes an event twice.
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import logging
 import queue
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import psycopg
@@ -48,23 +52,46 @@ RELAY_LOCK_KEY = 0x65735F72656C6179  # "es_relay"
 
 # Postgres returns the columns; the relay writes each message's JSON (msgspec, with the stored
 # payload spliced in as it is), which halved the query's cost against json_build_object().
-_BATCH_SQL = """
+_COLUMNS = """
 SELECT o.id, o.topic, e.stream_id, e.event_id::text, e.event_type, e.schema_version::text,
        e.stream_type, e.stream_version::text, e.occurred_at::text,
        coalesce(e.correlation_id::text, ''), coalesce(e.causation_id::text, ''),
        coalesce(e.actor, ''), e.occurred_at, e.payload::text
-FROM es_outbox o JOIN es_event e ON e.position = o.event_position
-WHERE o.published_at IS NULL AND o.id > %s
-ORDER BY o.id
-LIMIT %s
 """
+# The LIMIT 1 keeps the event lookup a nested loop of index probes: with the statistics of a
+# table that grew since its last ANALYZE, the planner chose a hash join over all of es_event.
+_EVENT = "CROSS JOIN LATERAL (SELECT * FROM es_event WHERE position = o.event_position LIMIT 1) e"
+_BATCH_SQL = f"""{_COLUMNS}
+FROM (SELECT id, topic, event_position FROM es_outbox WHERE id > %s ORDER BY id LIMIT %s) o
+{_EVENT}
+ORDER BY o.id
+"""
+# The same, plus whatever has committed inside the gaps [lo[i], hi[i]].
+_BATCH_WITH_GAPS_SQL = f"""
+({_BATCH_SQL})
+UNION ALL
+({_COLUMNS}
+ FROM unnest(%s::bigint[], %s::bigint[]) AS g(lo, hi)
+ JOIN es_outbox o ON o.id BETWEEN g.lo AND g.hi
+ {_EVENT})
+ORDER BY 1
+"""
+# Transactions running now (top-level ids: a savepoint's writes belong to its top transaction).
+_RUNNING_SQL = """
+SELECT coalesce(array_agg(x::text::bigint), '{}') FROM pg_snapshot_xip(pg_current_snapshot()) x
+"""
+_STILL_RUNNING_SQL = (
+    "SELECT x FROM unnest(%s::bigint[]) AS x WHERE pg_xact_status(x::text::xid8) = 'in progress'"
+)
 
 
 def message_value(row: Sequence[Any]) -> bytes:
-    """The message value of a row of _BATCH_SQL."""
+    """The message value of a row of _BATCH_SQL. The ids stay the text Postgres gave: a Struct
+    does not check types when built, and the text is the form a UUID encodes to (parsing them
+    was a third of the cost)."""
     return encode_wire(
         WireEnvelope(
-            event_id=uuid.UUID(row[3]),
+            event_id=row[3],
             stream_id=row[2],
             stream_type=row[6],
             stream_version=int(row[7]),
@@ -73,23 +100,33 @@ def message_value(row: Sequence[Any]) -> bytes:
             occurred_at=row[12],
             payload=msgspec.Raw(row[13].encode()),
             actor=row[11] or None,
-            correlation_id=uuid.UUID(row[9]) if row[9] else None,
-            causation_id=uuid.UUID(row[10]) if row[10] else None,
+            correlation_id=row[9] or None,
+            causation_id=row[10] or None,
         )
     )
 
 
-_UNPUBLISHED_UP_TO_SQL = "SELECT id FROM es_outbox WHERE published_at IS NULL AND id <= %s"
 IN_FLIGHT_BATCHES = 3
 
-_MARK_SQL = """
-UPDATE es_outbox AS o
-SET published_at = now(), kafka_partition = v.p, kafka_offset = v.off
-FROM unnest(%s::bigint[], %s::int[], %s::bigint[]) AS v(id, p, off)
-WHERE o.id = v.id
+# The arrays go as text literals joined here: psycopg dumping 5,000-element lists cost 10x more.
+_RECORD_BATCH_SQL = """
+INSERT INTO es_relay_batch (topic, lo, hi, outbox_ids, partitions, offsets, published_at)
+VALUES (%s, %s, %s, %s::bigint[], %s::int[], %s::bigint[], now())
 """
 
-# Per partition, the highest offset marked; a restart recovers only what lies after it.
+
+def _array(values: Sequence[int]) -> str:
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+_STATE_SQL = """
+INSERT INTO es_relay_state (id, frontier, gap_lo, gap_hi, updated_at)
+VALUES (1, %s, %s::bigint[], %s::bigint[], now())
+ON CONFLICT (id) DO UPDATE SET frontier = EXCLUDED.frontier, gap_lo = EXCLUDED.gap_lo,
+    gap_hi = EXCLUDED.gap_hi, updated_at = now()
+"""
+
+# Per partition, the highest offset recorded; a restart recovers only what lies after it.
 _RELAY_MARK_SQL = """
 INSERT INTO es_relay_mark (topic, kafka_partition, kafka_offset)
 SELECT * FROM unnest(%s::text[], %s::int[], %s::bigint[])
@@ -107,16 +144,7 @@ def _highest_per_partition(published: Sequence[tuple[str, int, int]]) -> list[li
     return [[t for t, _ in highest], [p for _, p in highest], list(highest.values())]
 
 
-_RECOVER_SQL = """
-UPDATE es_outbox AS o
-SET published_at = now(), kafka_partition = v.p, kafka_offset = v.off
-FROM unnest(%s::uuid[], %s::int[], %s::bigint[]) AS v(event_id, p, off), es_event e
-WHERE e.event_id = v.event_id AND o.event_position = e.position AND o.published_at IS NULL
-"""
-
-
-@dataclass(frozen=True)
-class Published:
+class Published(NamedTuple):  # (a frozen dataclass cost 1 µs more an event to build)
     outbox_id: int
     topic: str
     partition: int
@@ -152,15 +180,32 @@ class _Stopped(Exception):
     pass
 
 
-class _Drain:
-    """A late row appeared below the rows in flight: finish them, then start from the oldest."""
+@dataclass
+class _Gap:
+    """Outbox ids [lo, hi] seen missing below visible ones. `running`: the transactions in
+    progress just after they were seen (one of them may own the ids); `settled` once none of
+    them was in progress any more before a select, which then finds all it will ever find."""
+
+    lo: int
+    hi: int
+    running: frozenset[int]
+    settled: bool = False
+
+
+@dataclass(frozen=True)
+class _State:
+    """What es_relay_state holds once a batch is recorded."""
+
+    frontier: int
+    gaps: tuple[tuple[int, int], ...]
 
 
 class _Batch:
     """Messages produced together; their delivery reports arrive on the producer's poll."""
 
-    def __init__(self, ids: list[int]) -> None:
+    def __init__(self, ids: list[int], state: _State) -> None:
         self.ids = ids
+        self.state = state
         self.delivered: list[Published] = []
         self.failed: list[KafkaError] = []
 
@@ -224,27 +269,47 @@ class _Notifier(threading.Thread):
                     self.cond.notify_all()
 
 
+def record_batch(conn: psycopg.Connection[Any], delivered: Sequence[Published]) -> None:
+    """Record where each event landed (an es_relay_batch row per topic) and each partition's
+    highest offset."""
+    if not delivered:
+        return
+    by_topic: dict[str, list[Published]] = {}
+    for p in delivered:
+        by_topic.setdefault(p.topic, []).append(p)
+    for topic, published in by_topic.items():
+        ids = [p.outbox_id for p in published]
+        conn.execute(
+            _RECORD_BATCH_SQL,
+            [
+                topic,
+                min(ids),
+                max(ids),
+                _array(ids),
+                _array([p.partition for p in published]),
+                _array([p.offset for p in published]),
+            ],
+        )
+    conn.execute(
+        _RELAY_MARK_SQL,
+        _highest_per_partition([(p.topic, p.partition, p.offset) for p in delivered]),
+    )
+
+
 class _Marker(threading.Thread):
-    """Marks delivered batches published, on its own connection, one batch behind the producer."""
+    """Records delivered batches and the frontier, on its own connection, one batch behind the
+    producer, in the order they were produced."""
 
     def __init__(self, dsn: str):
         super().__init__(name="relay-marker", daemon=True)
         self.dsn = dsn
-        self.queue: queue.Queue[list[Published] | None] = queue.Queue(maxsize=1)
-        self.lock = threading.Lock()
-        self.pending: set[int] = set()  # submitted, not yet committed
+        self.queue: queue.Queue[tuple[list[Published], _State] | None] = queue.Queue(maxsize=1)
         self.error: BaseException | None = None
         self.marked = 0
 
-    def submit(self, delivered: list[Published]) -> None:
+    def submit(self, delivered: list[Published], state: _State) -> None:
         self._check()
-        with self.lock:
-            self.pending.update(p.outbox_id for p in delivered)
-        self.queue.put(delivered)
-
-    def pending_ids(self) -> set[int]:
-        with self.lock:
-            return set(self.pending)
+        self.queue.put((delivered, state))
 
     def drain(self) -> None:
         self.queue.join()
@@ -262,27 +327,21 @@ class _Marker(threading.Thread):
         try:
             with psycopg.connect(self.dsn, autocommit=True) as conn:
                 while True:
-                    delivered = self.queue.get()
+                    item = self.queue.get()
                     try:
-                        if delivered is None:
+                        if item is None:
                             return
+                        delivered, state = item
                         with conn.transaction():
+                            record_batch(conn, delivered)
                             conn.execute(
-                                _MARK_SQL,
+                                _STATE_SQL,
                                 [
-                                    [p.outbox_id for p in delivered],
-                                    [p.partition for p in delivered],
-                                    [p.offset for p in delivered],
+                                    state.frontier,
+                                    [lo for lo, _ in state.gaps],
+                                    [hi for _, hi in state.gaps],
                                 ],
                             )
-                            conn.execute(
-                                _RELAY_MARK_SQL,
-                                _highest_per_partition(
-                                    [(p.topic, p.partition, p.offset) for p in delivered]
-                                ),
-                            )
-                        with self.lock:
-                            self.pending.difference_update(p.outbox_id for p in delivered)
                         self.marked += len(delivered)
                     finally:
                         self.queue.task_done()
@@ -314,6 +373,9 @@ class Relay:
         self._producer: Producer | None = None
         self._marker: _Marker | None = None
         self._notifier: _Notifier | None = None
+        self._frontier = 0
+        self._gaps: list[_Gap] = []
+        self._skip: set[int] = set()  # after the frontier or in a gap, but already in Kafka
 
     @property
     def published_total(self) -> int:
@@ -322,7 +384,7 @@ class Relay:
     # ------------------------------------------------------------------ lifecycle
 
     def run(self, *, once: bool = False) -> int:
-        """Publish until stopped (or, with once=True, until the outbox is empty)."""
+        """Publish until stopped (or, with once=True, until nothing more is visible)."""
         conn = psycopg.connect(self.config.dsn, autocommit=True)
         self._conn = conn
         inflight: _Batch | None = None
@@ -338,15 +400,13 @@ class Relay:
                 self._notifier.start()
             self._marker = _Marker(self.config.dsn)
             self._marker.start()
+            self._load_state()
             self._recover()
             while not self.stop.is_set():
-                batch = self._produce_batch(exclude=inflight.ids if inflight else [])
+                batch = self._produce_batch()
                 if inflight is not None:
                     self._finish(inflight)
                     inflight = None
-                if isinstance(batch, _Drain):
-                    self._marker.drain()
-                    continue
                 inflight = batch
                 if batch is None:
                     self._marker.drain()
@@ -396,22 +456,119 @@ class Relay:
         for _ in self._listen.notifies(timeout=0.001):
             pass
 
+    # ------------------------------------------------------------------ the frontier
+
+    def _load_state(self) -> None:
+        """The frontier and gaps as of the last recorded batch. The gaps' owners are unknown
+        after a restart: any transaction running now may be one."""
+        assert self._conn is not None
+        row = self._conn.execute(
+            "SELECT frontier, gap_lo, gap_hi FROM es_relay_state WHERE id = 1"
+        ).fetchone()
+        if row is None:
+            # Never recorded (or the state was deleted): start from the first row, skipping any
+            # a batch record says are in Kafka already.
+            self._frontier, self._gaps = 0, []
+            self._skip = {
+                r[0]
+                for r in self._conn.execute(
+                    "SELECT unnest(outbox_ids) FROM es_relay_batch"
+                ).fetchall()
+            }
+            return
+        frontier, gap_lo, gap_hi = row
+        running = self._running()
+        self._frontier = int(frontier)
+        self._gaps = [_Gap(lo, hi, running) for lo, hi in zip(gap_lo, gap_hi, strict=True)]
+        self._skip = set()
+
+    def _running(self) -> frozenset[int]:
+        assert self._conn is not None
+        row = self._conn.execute(_RUNNING_SQL).fetchone()
+        return frozenset(row[0]) if row else frozenset()
+
+    def _settle_gaps(self) -> None:
+        """Settle the gaps none of whose transactions is still in progress: the next select,
+        made after this check, sees every row they will ever hold."""
+        assert self._conn is not None
+        waiting = [g for g in self._gaps if not g.settled]
+        if not waiting:
+            return
+        xids = sorted(set().union(*(g.running for g in waiting)))
+        still = (
+            {r[0] for r in self._conn.execute(_STILL_RUNNING_SQL, [xids]).fetchall()}
+            if xids
+            else set()
+        )
+        for gap in waiting:
+            gap.settled = not (gap.running & still)
+
+    def _advance(self, ids: list[int]) -> bool:
+        """Take in the ids a select returned (ascending): fill gaps, drop settled ones, note new
+        ones, move the frontier. Returns whether anything changed."""
+        changed = False
+        gaps: list[_Gap] = []
+        for gap in self._gaps:
+            inside = ids[bisect.bisect_left(ids, gap.lo) : bisect.bisect_right(ids, gap.hi)]
+            if gap.settled:  # what it does not hold now, it never will
+                changed = True
+                continue
+            lo = gap.lo
+            for i in inside:
+                changed = True
+                if i > lo:
+                    gaps.append(_Gap(lo, i - 1, gap.running))
+                lo = i + 1
+            if lo <= gap.hi:
+                gaps.append(_Gap(lo, gap.hi, gap.running))
+        start = bisect.bisect_right(ids, self._frontier)
+        holes: list[tuple[int, int]] = []
+        previous = self._frontier
+        for i in ids[start:]:
+            if i > previous + 1:
+                holes.append((previous + 1, i - 1))
+            previous = i
+        if holes:
+            running = self._running()  # taken after the select: see _Gap
+            gaps.extend(_Gap(lo, hi, running, settled=not running) for lo, hi in holes)
+            gaps.sort(key=lambda g: g.lo)
+        if previous != self._frontier:
+            self._frontier = previous
+            changed = True
+        self._gaps = gaps
+        return changed
+
+    def _state(self) -> _State:
+        return _State(self._frontier, tuple((g.lo, g.hi) for g in self._gaps))
+
     # ------------------------------------------------------------------ publishing
 
-    def _produce_batch(self, *, exclude: list[int]) -> _Batch | None | _Drain:
-        """Select the oldest unpublished rows after those in flight; hand them to the producer."""
-        assert self._conn is not None and self._producer is not None and self._marker
-        in_flight = self._marker.pending_ids().union(exclude)
-        after = max(in_flight, default=0)
-        rows = self._conn.execute(_BATCH_SQL, [after, self.config.batch_size]).fetchall()
-        if in_flight:
-            # Checked after the select: a late row committed before the select is seen here.
-            unpublished = self._conn.execute(_UNPUBLISHED_UP_TO_SQL, [after]).fetchall()
-            if any(row[0] not in in_flight for row in unpublished):
-                return _Drain()
-        if not rows:
+    def _produce_batch(self) -> _Batch | None:
+        """Select the rows after the frontier and in settled or filled gaps; hand them to the
+        producer. None when there is nothing to publish or record."""
+        assert self._conn is not None and self._producer is not None
+        self._settle_gaps()
+        if self._gaps:
+            rows = self._conn.execute(
+                _BATCH_WITH_GAPS_SQL,
+                [
+                    self._frontier,
+                    self.config.batch_size,
+                    [g.lo for g in self._gaps],
+                    [g.hi for g in self._gaps],
+                ],
+            ).fetchall()
+        else:
+            rows = self._conn.execute(
+                _BATCH_SQL, [self._frontier, self.config.batch_size]
+            ).fetchall()
+        changed = self._advance([row[0] for row in rows])
+        if self._skip:
+            rows = [row for row in rows if row[0] not in self._skip]
+            self._skip = {i for i in self._skip if i > self._frontier}  # the rest were seen
+        if not rows and not changed:
             return None
-        batch = _Batch([row[0] for row in rows])
+        batch = _Batch([row[0] for row in rows], self._state())
         producer = self._producer
         for row in rows:
             (
@@ -456,13 +613,16 @@ class Relay:
         producer.poll(0)
         return batch
 
+    def _in_gap(self, outbox_id: int) -> bool:
+        return any(g.lo <= outbox_id <= g.hi for g in self._gaps)
+
     def _finish(self, batch: _Batch) -> None:
         """Wait for every delivery report of the batch, then hand it to the marker."""
         assert self._producer is not None and self._marker is not None
         warned_at = time.monotonic()
         while not batch.done:
             if self.stop.is_set():
-                # Leave the batch unmarked: the next start recovers what Kafka already has.
+                # Leave the batch unrecorded: the next start recovers what Kafka already has.
                 raise _Stopped
             self._producer.poll(0.5)
             if time.monotonic() - warned_at > 10:
@@ -477,20 +637,23 @@ class Relay:
             # Fatal producer errors (e.g. an unknown topic): nothing past them may be published,
             # or per-stream order would break. Stop loudly; the outbox keeps every row.
             raise RuntimeError(f"Kafka rejected {len(batch.failed)} events: {batch.failed[0]}")
-        if self._notifier is not None:
-            # Readers of the log need no mark: wake them now, alongside the marking.
+        if self._notifier is not None and batch.delivered:
+            # Readers of the log need no record: wake them now, alongside the recording.
             self._notifier.submit(batch.delivered)
-        self._marker.submit(batch.delivered)
+        self._marker.submit(batch.delivered, batch.state)
 
     # ------------------------------------------------------------------ recovery
 
     def _recover(self) -> None:
-        """Mark events a previous instance published but died before marking."""
+        """Record (and skip) events a previous instance published but died before recording."""
         assert self._conn is not None
         topics = [
             r[0]
             for r in self._conn.execute(
-                "SELECT DISTINCT topic FROM es_outbox WHERE published_at IS NULL"
+                "SELECT DISTINCT topic FROM es_outbox WHERE id > %s "
+                "UNION SELECT DISTINCT o.topic FROM unnest(%s::bigint[], %s::bigint[]) g(lo, hi) "
+                "JOIN es_outbox o ON o.id BETWEEN g.lo AND g.hi",
+                [self._frontier, [g.lo for g in self._gaps], [g.hi for g in self._gaps]],
             ).fetchall()
         ]
         if not topics:
@@ -514,14 +677,28 @@ class Relay:
                 self.stop.wait(2.0)
         else:
             return
-        if found:
-            ids, _topics, parts, offs = zip(*found, strict=True)
+        if not found:
+            return
+        where = {
+            event_id: outbox_id
+            for outbox_id, event_id in self._conn.execute(
+                "SELECT o.id, e.event_id::text FROM es_event e "
+                "JOIN es_outbox o ON o.event_position = e.position "
+                "WHERE e.event_id = ANY(%s::uuid[])",
+                [[f[0] for f in found]],
+            ).fetchall()
+        }
+        recovered = [
+            Published(where[event_id], topic, partition, offset)
+            for event_id, topic, partition, offset in found
+            if event_id in where
+            and (where[event_id] > self._frontier or self._in_gap(where[event_id]))
+        ]
+        if recovered:
             with self._conn.transaction():
-                cur = self._conn.execute(_RECOVER_SQL, [list(ids), list(parts), list(offs)])
-                recovered = cur.rowcount
-                self._conn.execute(_RELAY_MARK_SQL, _highest_per_partition([f[1:] for f in found]))
-            if recovered:
-                log.info("recovered %d events already in Kafka", recovered)
+                record_batch(self._conn, recovered)
+            self._skip.update(p.outbox_id for p in recovered)
+            log.info("recovered %d events already in Kafka", len(recovered))
 
     def _scan_tails(
         self, topics: list[str], *, depth: int, marked: dict[tuple[str, int], int]

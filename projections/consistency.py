@@ -20,8 +20,9 @@ from projections.targets import target_for
 def _position(token: ConsistencyToken) -> tuple[str, int | None, int | None]:
     with connection.cursor() as cur:
         cur.execute(
-            "SELECT o.topic, o.kafka_partition, o.kafka_offset FROM es_event e "
+            "SELECT o.topic, p.kafka_partition, p.kafka_offset FROM es_event e "
             "JOIN es_outbox o ON o.event_position = e.position "
+            "LEFT JOIN LATERAL es_outbox_position(o.id) p ON true "
             "WHERE e.event_id = %s AND e.stream_id = %s",
             [token.event_id, token.stream_id],
         )

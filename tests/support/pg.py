@@ -48,9 +48,12 @@ def start_relay(log: Path, *args: str) -> subprocess.Popen[bytes]:
 
 
 def outbox_counts() -> tuple[int, int]:
-    """(published, total) rows of the outbox."""
+    """(published, total) rows of the outbox: published = recorded in a relay batch."""
     with connection.cursor() as cur:
-        cur.execute("SELECT count(published_at), count(*) FROM es_outbox")
+        cur.execute(
+            "SELECT (SELECT coalesce(sum(cardinality(outbox_ids)), 0) FROM es_relay_batch), "
+            "(SELECT count(*) FROM es_outbox)"
+        )
         published, total = cur.fetchone()
     return int(published), int(total)
 

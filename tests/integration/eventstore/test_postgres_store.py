@@ -82,7 +82,7 @@ def test_append_writes_one_outbox_row_per_event_to_the_module_topic(
     )
     with connection.cursor() as cur:
         cur.execute(
-            "SELECT e.event_id, o.topic, o.published_at FROM es_outbox o "
+            "SELECT e.event_id, o.topic, (es_outbox_position(o.id)).kafka_offset FROM es_outbox o "
             "JOIN es_event e ON e.position = o.event_position WHERE e.stream_id = %s "
             "ORDER BY o.id",
             [stream],
