@@ -4,6 +4,9 @@
 
 Figures (median of N runs, with min and max), all against the real local servers:
 - raw insert/tx: one single-row INSERT per transaction with psycopg (the floor of any append);
+- raw append rows/tx: the three rows an append writes (the stream's version, the event, its
+  outbox row) in one plain SQL statement per transaction with psycopg: no function, no checks,
+  no Python; the ceiling of any append on this machine, and of the append/raw insert ratio;
 - append, 1 and 8 writers: PostgresEventStore.append, one event per command, with its outbox row;
 - eventsourcing: the `eventsourcing` library's Postgres application, one event per save
   (from bench/.peer-venv, so the library is never a project dependency);
@@ -77,6 +80,43 @@ def raw_insert(n: int) -> float:
             conn.execute(
                 "INSERT INTO bench_raw (stream_id, payload) VALUES (%s, %s::jsonb)",
                 [f"s-{i % 100}", payload],
+            )
+        return n / (time.perf_counter() - start)
+
+
+_THREE_ROWS_SQL = """
+WITH s AS (
+    INSERT INTO es_stream (stream_id, stream_type, version) VALUES (%(stream)s, %(type)s, 1)
+    ON CONFLICT (stream_id) DO UPDATE SET version = es_stream.version + 1
+    RETURNING version
+), e AS (
+    INSERT INTO es_event (event_id, stream_id, stream_type, stream_version, event_type,
+                          schema_version, occurred_at, payload)
+    SELECT gen_random_uuid(), %(stream)s, %(type)s, s.version, 'bench.Incremented', 1, now(),
+           %(payload)s::jsonb FROM s
+    RETURNING position
+)
+INSERT INTO es_outbox (event_position, topic) SELECT position, %(topic)s FROM e
+"""
+
+
+def raw_append_rows(n: int) -> float:
+    import psycopg
+    from django.conf import settings
+
+    payload = json.dumps({"amount": "1", "note": "a typical small event payload"})
+    topic, prefix = f"{settings.KAFKA_TOPIC_PREFIX}raw", f"raw-{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(dsn(), autocommit=True) as conn:
+        start = time.perf_counter()
+        for i in range(n):
+            conn.execute(
+                _THREE_ROWS_SQL,
+                {
+                    "stream": f"{prefix}-{i // 100}",
+                    "type": STREAM_TYPE,
+                    "payload": payload,
+                    "topic": topic,
+                },
             )
         return n / (time.perf_counter() - start)
 
@@ -285,6 +325,7 @@ def main() -> int:
         k: []
         for k in (
             "raw_insert_per_tx",
+            "raw_append_rows_per_tx",
             "append_1_writer",
             "append_8_writers",
             "eventsourcing_1_writer",
@@ -296,6 +337,7 @@ def main() -> int:
         for run in range(1, args.runs + 1):
             print(f"run {run}/{args.runs} ...", flush=True)
             samples["raw_insert_per_tx"].append(raw_insert(n["insert"]))
+            samples["raw_append_rows_per_tx"].append(raw_append_rows(n["insert"]))
             samples["append_1_writer"].append(appends(n["append"], f"a-{run}-{RUN_ID}"))
             samples["append_8_writers"].append(parallel_appends(n["parallel"], 8))
             if (rate := peer(n["peer"])) is not None:
@@ -323,6 +365,14 @@ def report_figures(figures: dict[str, dict[str, float]], args: argparse.Namespac
         "append_1 / raw_insert": (
             ratio(med("append_1_writer"), med("raw_insert_per_tx")),
             "target >= 0.50",
+        ),
+        "raw append rows / raw_insert": (
+            ratio(med("raw_append_rows_per_tx"), med("raw_insert_per_tx")),
+            "the ceiling of append_1 / raw_insert",
+        ),
+        "append_1 / raw append rows": (
+            ratio(med("append_1_writer"), med("raw_append_rows_per_tx")),
+            "the cost of checks, function and Python",
         ),
         "append_1 / eventsourcing": (
             ratio(med("append_1_writer"), med("eventsourcing_1_writer")),

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import msgspec
+import psycopg
 from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 
 from eventstore.aggregate import Snapshotted
@@ -33,6 +34,7 @@ _EVENT_COLUMNS = (
     "event_id, stream_id, stream_type, stream_version, event_type, schema_version, "
     "occurred_at, actor, correlation_id, causation_id, payload"
 )
+_APPEND_SQL = "SELECT es_append(%s, %s, %s, %s::jsonb, %s, %s::jsonb, %s::jsonb, %s::jsonb)"
 _SELECT = f"SELECT position, {_EVENT_COLUMNS.replace('payload', 'payload::text')} FROM es_event"
 
 
@@ -111,11 +113,13 @@ class PostgresEventStore:
         )
 
     def _call_append(self, params: list[Any]) -> list[int]:
-        with connections[self.using].cursor() as cur:
-            cur.execute(
-                "SELECT es_append(%s, %s, %s, %s::jsonb, %s, %s::jsonb, %s::jsonb, %s::jsonb)",
-                params,
-            )
+        # On Django's connection (and so in its transaction), but through a psycopg cursor that
+        # binds on the server: the statement is then prepared once per connection instead of
+        # parsed and planned with its literals on every append (10-25% of an append).
+        conn = connections[self.using]
+        conn.ensure_connection()
+        with conn.wrap_database_errors, psycopg.Cursor(conn.connection) as cur:
+            cur.execute(_APPEND_SQL, params)
             return [row[0] for row in cur.fetchall()]
 
     # ------------------------------------------------------------------ reading
