@@ -356,7 +356,10 @@ def test_a_running_relay_publishes_a_gap_when_its_transaction_commits() -> None:
     finally:
         late.close()
         stop.set()
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_notify('es_outbox', '')")  # end its wait now
         thread.join(timeout=30)
+    assert not thread.is_alive()
     assert_topic_holds_exactly(prefix)
 
 
