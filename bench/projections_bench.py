@@ -5,8 +5,9 @@
 Against the real local servers, with real worker processes:
 - raw writes: the projection's own upsert through psycopg executemany (1,000 rows a
   transaction), and its Redis commands through MULTI pipelines (1,000 events each);
-- real path: events already in Kafka, applied by two Celery worker processes (-c 2) woken over
-  RabbitMQ, until the lag is 0, for the Postgres and for the Redis read model;
+- real path: events already in Kafka, applied by a Celery worker with two pool processes (-c 2,
+  one per core, as the Procfile runs it) woken over RabbitMQ, until the lag is 0, for the
+  Postgres and for the Redis read model;
 - replay: `replay_projections`' rebuild of the Postgres read model from the whole log;
 - lag: a steady 200 commands/s for a while, the relay and the workers running, and the time
   from each command's commit to its read model having applied it (p50/p95/p99), sampled every
@@ -151,7 +152,9 @@ def replay_rate(events: int) -> tuple[float, float, list[tuple[float, int]]]:
     return events / seconds, seconds, progress
 
 
-def start_processes(count: int = 2, concurrency: int = 2) -> list[subprocess.Popen[bytes]]:
+def start_processes(count: int = 1, concurrency: int = 2) -> list[subprocess.Popen[bytes]]:
+    """Worker processes; by default one with two pool processes, like the Procfile's. (Two of
+    them, four pool processes on two cores, ran the path 40% slower.)"""
     return [common.start_worker(f"bench{i}", "projections", concurrency) for i in range(count)]
 
 
