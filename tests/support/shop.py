@@ -100,7 +100,11 @@ def mailbox() -> list[str]:
     sent = [m.message().as_string() for m in getattr(mail, "outbox", [])]
     folder = Path(settings.EMAIL_FILE_PATH)
     if folder.exists():
-        sent += [p.read_text(errors="replace") for p in sorted(folder.glob("*.log"))]
+        for path in sorted(folder.glob("*.log")):
+            # One file can hold several messages (the backend names it by the second and an
+            # object id, which two sends in the same second may share), each followed by a
+            # line of 79 dashes.
+            sent += [m for m in path.read_text(errors="replace").split("-" * 79) if m.strip()]
     return sent
 
 
