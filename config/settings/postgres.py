@@ -1,3 +1,5 @@
+from django.core.exceptions import ImproperlyConfigured
+
 from config.env import env
 
 POSTGRES_HOST = env.str("POSTGRES_HOST", default="127.0.0.1")
@@ -10,7 +12,14 @@ POSTGRES_PASSWORD = env.str("POSTGRES_PASSWORD", default="cqrs")
 # client and never prepares anyway, so it only reaches the psycopg cursors the event store and
 # the projections use for appends and batch upserts, which it makes 2x cheaper on the server.
 _prepare = env.str("POSTGRES_PREPARE_THRESHOLD", default="5").strip().lower()
-POSTGRES_PREPARE_THRESHOLD = None if _prepare in ("", "none") else int(_prepare)
+if _prepare in ("", "none"):
+    POSTGRES_PREPARE_THRESHOLD = None
+elif _prepare.isdigit():
+    POSTGRES_PREPARE_THRESHOLD = int(_prepare)
+else:
+    raise ImproperlyConfigured(
+        f"POSTGRES_PREPARE_THRESHOLD must be a whole number or 'none', not {_prepare!r}"
+    )
 
 DATABASES = {
     "default": {
