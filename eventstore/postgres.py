@@ -113,13 +113,9 @@ class PostgresEventStore:
         )
 
     def _call_append(self, params: list[Any]) -> list[int]:
-        # On Django's connection (and so in its transaction), but through a psycopg cursor that
-        # binds on the server: the statement is then prepared once per connection
-        # (POSTGRES_PREPARE_THRESHOLD) instead of parsed and planned with its literals on every
-        # append (together, 40% more appends a second).
-        conn = connections[self.using]
-        conn.ensure_connection()
-        with conn.wrap_database_errors, psycopg.Cursor(conn.connection) as cur:
+        # (Prepared once per connection, not parsed and planned with its literals every time:
+        # together with the binding, 40% more appends a second.)
+        with connections[self.using].wrap_database_errors, server_cursor(self.using) as cur:
             cur.execute(_APPEND_SQL, params)
             return [row[0] for row in cur.fetchall()]
 
@@ -236,6 +232,16 @@ class PostgresEventStore:
                 [json.dumps(encode(value)), key],
             )
             return value, False
+
+
+def server_cursor(using: str = "default") -> psycopg.Cursor[Any]:
+    """A psycopg cursor on Django's connection (so in its transaction) that binds parameters on
+    the server, so that statements it runs often are prepared (POSTGRES_PREPARE_THRESHOLD).
+    Django's own cursors bind on the client and never prepare. Values keep their Python types
+    (no quoting into the SQL text), which a handler written for Django's cursor may not expect."""
+    conn = connections[using]
+    conn.ensure_connection()
+    return psycopg.Cursor(conn.connection)
 
 
 def _row(e: EventEnvelope) -> dict[str, Any]:

@@ -406,7 +406,6 @@ class Relay:
                 batch = self._produce_batch()
                 if inflight is not None:
                     self._finish(inflight)
-                    inflight = None
                 inflight = batch
                 if batch is None:
                     self._marker.drain()
@@ -562,13 +561,15 @@ class Relay:
             rows = self._conn.execute(
                 _BATCH_SQL, [self._frontier, self.config.batch_size]
             ).fetchall()
-        changed = self._advance([row[0] for row in rows])
+        ids = [row[0] for row in rows]
+        changed = self._advance(ids)
         if self._skip:
             rows = [row for row in rows if row[0] not in self._skip]
+            ids = [row[0] for row in rows]
             self._skip = {i for i in self._skip if i > self._frontier}  # the rest were seen
         if not rows and not changed:
             return None
-        batch = _Batch([row[0] for row in rows], self._state())
+        batch = _Batch(ids, self._state())
         producer = self._producer
         for row in rows:
             (

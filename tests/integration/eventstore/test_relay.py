@@ -32,6 +32,31 @@ from tests.support.store_contract import opened
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
+def relay_config(*, batch_size: int, idle_wait: float = 5.0) -> RelayConfig:
+    return RelayConfig(
+        dsn=postgres_dsn(),
+        bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
+        batch_size=batch_size,
+        idle_wait=idle_wait,
+    )
+
+
+class Died(Exception):
+    pass
+
+
+def die_before_recording(monkeypatch: pytest.MonkeyPatch, config: RelayConfig) -> None:
+    """Fault injection: a relay that dies once Kafka has acknowledged its first batch, before
+    recording it."""
+
+    def die(*_args: object) -> None:
+        raise Died
+
+    monkeypatch.setattr(relay_module._Marker, "submit", die)
+    with pytest.raises(Died):
+        Relay(config).run(once=True)
+
+
 def append_events(prefix: str, streams: int, appends_per_stream: int, per_append: int) -> int:
     """Interleaved appends over many streams; returns the number of events written."""
     store = pg_store()
@@ -130,23 +155,8 @@ def test_events_delivered_before_a_crash_are_recovered_not_published_again(
     """Fault injection: the relay dies after Kafka acknowledged a batch, before marking it."""
     prefix = f"recover-{uuid.uuid4().hex[:8]}"
     append_events(prefix, streams=20, appends_per_stream=2, per_append=5)
-    config = RelayConfig(
-        dsn=postgres_dsn(),
-        bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
-        batch_size=1000,
-        idle_wait=0.2,
-    )
-
-    class Died(Exception):
-        pass
-
-    def die(*_args: object) -> None:
-        raise Died
-
-    dying = Relay(config)
-    monkeypatch.setattr(relay_module._Marker, "submit", die)
-    with pytest.raises(Died):
-        dying.run(once=True)
+    config = relay_config(batch_size=1000, idle_wait=0.2)
+    die_before_recording(monkeypatch, config)
     published, total = outbox_counts()
     assert (published, total) == (0, 200), "nothing marked: the crash came before the mark"
     assert (
@@ -168,25 +178,11 @@ def test_recovery_reads_only_what_lies_after_the_marked_offsets(
     """A restart reads each partition's tail from its highest marked offset on (es_relay_mark),
     not a fixed depth of earlier, long-marked events."""
     prefix = f"marks-{uuid.uuid4().hex[:8]}"
-    config = RelayConfig(
-        dsn=postgres_dsn(),
-        bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
-        batch_size=1000,
-        idle_wait=0.2,
-    )
+    config = relay_config(batch_size=1000, idle_wait=0.2)
     append_events(f"{prefix}-a", streams=10, appends_per_stream=2, per_append=5)
     assert Relay(config).run(once=True) >= 100  # published and marked
     append_events(f"{prefix}-b", streams=10, appends_per_stream=2, per_append=5)
-
-    class Died(Exception):
-        pass
-
-    def die(*_args: object) -> None:
-        raise Died
-
-    monkeypatch.setattr(relay_module._Marker, "submit", die)
-    with pytest.raises(Died):
-        Relay(config).run(once=True)
+    die_before_recording(monkeypatch, config)
     monkeypatch.undo()
     scanned: list[tuple[str, str, int, int]] = []
     scan = Relay._scan_tails
@@ -303,20 +299,15 @@ def relay_state() -> tuple[int, list[tuple[int, int]]]:
     return frontier, list(zip(lo, hi, strict=True))
 
 
-def once_config() -> RelayConfig:
-    return RelayConfig(
-        dsn=postgres_dsn(), bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS, batch_size=10
-    )
-
-
 def test_a_row_committing_late_is_a_gap_published_once_it_commits_even_after_a_restart() -> None:
     """A transaction that took its outbox id early commits after later rows were published:
     the relay goes on around the gap, records it, and publishes the row once it commits."""
     prefix = f"late-{uuid.uuid4().hex[:8]}"
+    small = relay_config(batch_size=10)
     late = open_append(f"{prefix}-slow")
     try:
         append_events(f"{prefix}-fast", streams=3, appends_per_stream=2, per_append=5)
-        assert Relay(once_config()).run(once=True) == 30, "published around the open one"
+        assert Relay(small).run(once=True) == 30, "published around the open one"
         with connection.cursor() as cur:
             cur.execute("SELECT min(id), max(id) FROM es_outbox")
             first, last = cur.fetchone()
@@ -326,7 +317,7 @@ def test_a_row_committing_late_is_a_gap_published_once_it_commits_even_after_a_r
         late.commit()
     finally:
         late.close()
-    assert Relay(once_config()).run(once=True) == 1, "a new relay publishes the recorded gap"
+    assert Relay(small).run(once=True) == 1, "a new relay publishes the recorded gap"
     assert relay_state()[1] == []
     assert_topic_holds_exactly(prefix)
 
@@ -337,12 +328,7 @@ def test_a_running_relay_publishes_a_gap_when_its_transaction_commits() -> None:
     prefix = f"gap-{uuid.uuid4().hex[:8]}"
     stop = threading.Event()
     relay = Relay(
-        RelayConfig(
-            dsn=postgres_dsn(),
-            bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
-            batch_size=7,
-            idle_wait=30,  # the commit's NOTIFY must wake it, not the safety net
-        ),
+        relay_config(batch_size=7, idle_wait=30),  # the commit's NOTIFY must wake it
         stop=stop,
     )
     thread = threading.Thread(target=relay.run)
@@ -368,12 +354,12 @@ def test_a_gap_whose_transaction_rolls_back_is_dropped() -> None:
     late = open_append(f"{prefix}-slow")
     try:
         append_events(f"{prefix}-fast", streams=2, appends_per_stream=1, per_append=3)
-        assert Relay(once_config()).run(once=True) == 6
+        assert Relay(relay_config(batch_size=10)).run(once=True) == 6
         assert len(relay_state()[1]) == 1
         late.rollback()
     finally:
         late.close()
-    assert Relay(once_config()).run(once=True) == 0
+    assert Relay(relay_config(batch_size=10)).run(once=True) == 0
     assert relay_state()[1] == [], "the settled gap is forgotten"
     assert_topic_holds_exactly(prefix)
 
