@@ -129,7 +129,9 @@ def spawn(name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         )
 
 
-def start_worker(name: str, queues: str, concurrency: int = 2) -> subprocess.Popen[bytes]:
+def start_worker(
+    name: str, queues: str, concurrency: int = 2, pool: str = "prefork"
+) -> subprocess.Popen[bytes]:
     return spawn(
         name,
         [
@@ -143,15 +145,22 @@ def start_worker(name: str, queues: str, concurrency: int = 2) -> subprocess.Pop
             queues,
             "-c",
             str(concurrency),
+            "-P",
+            pool,
             "-n",
             f"{name}@%h",
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
             "-l",
-            "WARNING",
+            os.environ.get("BENCH_WORKER_LOG", "WARNING"),
         ],
     )
+
+
+def start_follower() -> subprocess.Popen[bytes]:
+    """The follower's worker, as the Procfile runs it."""
+    return start_worker("follower", "projections_follow", 1)
 
 
 def start_relay() -> subprocess.Popen[bytes]:

@@ -180,33 +180,60 @@ LAG_RATES = (50, 200, 500)  # commands/s
 
 
 def write_to_read_lag(rate: float, seconds: float) -> tuple[list[float], int]:
-    """Commands at a steady rate; for each, the time from commit to the read model applying it."""
+    """Commands at a steady rate; for each, the time from commit to the read model applying it.
+
+    A sampler polls the read model's checkpoints every 2 ms and keeps what it saw; once the
+    relay has recorded where an event landed (partition, offset), the event's time is the
+    first poll whose checkpoint was past it. (Polling the checkpoints is one six-row select;
+    finding where events landed, a join per event, runs every 20 ms for the new ones only: the
+    measurement stays out of the way of what it measures.)"""
+    import bisect
+
     import psycopg
+    from django.conf import settings
 
     from eventstore.runtime import get_store
 
     store = get_store()
+    topic = f"{settings.KAFKA_TOPIC_PREFIX}products.events"
     committed: dict[str, float] = {}
     done = threading.Event()
     lags: list[float] = []
 
     def sample() -> None:
+        seen: dict[int, tuple[list[int], list[float]]] = {}  # partition -> checkpoints, times
+        landed: dict[str, tuple[int, int]] = {}
+        next_lookup = 0.0
         with psycopg.connect(dsn(), autocommit=True) as conn:
             while not (done.is_set() and not committed):
-                pending = list(committed)
-                if pending:
-                    rows = conn.execute(
-                        "SELECT e.event_id::text FROM es_event e JOIN es_outbox o "
-                        "ON o.event_position = e.position "
-                        "CROSS JOIN LATERAL es_outbox_position(o.id) p JOIN proj_checkpoint c "
-                        "ON c.projection = %s AND c.topic = p.topic "
-                        "AND c.partition = p.kafka_partition "
-                        "WHERE e.event_id = ANY(%s::uuid[]) AND c.next_offset > p.kafka_offset",
-                        [PG, pending],
-                    ).fetchall()
-                    now = time.perf_counter()
-                    for (event_id,) in rows:
-                        lags.append(now - committed.pop(event_id))
+                rows = conn.execute(
+                    "SELECT partition, next_offset FROM proj_checkpoint "
+                    "WHERE projection = %s AND topic = %s",
+                    [PG, topic],
+                ).fetchall()
+                now = time.perf_counter()
+                for partition, next_offset in rows:
+                    offsets, times = seen.setdefault(partition, ([], []))
+                    if not offsets or next_offset > offsets[-1]:
+                        offsets.append(next_offset)
+                        times.append(now)
+                pending = [e for e in list(committed) if e not in landed]
+                if pending and now >= next_lookup:
+                    next_lookup = now + 0.02
+                    for event_id, partition, offset in conn.execute(
+                        "SELECT e.event_id::text, p.kafka_partition, p.kafka_offset "
+                        "FROM es_event e JOIN es_outbox o ON o.event_position = e.position "
+                        "CROSS JOIN LATERAL es_outbox_position(o.id) p "
+                        "WHERE e.event_id = ANY(%s::uuid[]) AND p.kafka_offset IS NOT NULL",
+                        [pending],
+                    ).fetchall():
+                        landed[event_id] = (partition, offset)
+                for event_id, (partition, offset) in list(landed.items()):
+                    offsets, times = seen.get(partition, ([], []))
+                    at = bisect.bisect_right(offsets, offset)
+                    if at < len(offsets):
+                        lags.append(times[at] - committed.pop(event_id))
+                        del landed[event_id]
                 time.sleep(0.002)
 
     sampler = threading.Thread(target=sample, daemon=True)

@@ -9,7 +9,6 @@ never to be applied; the events blocked behind it then need a redrive.
 
 from __future__ import annotations
 
-import time
 import traceback
 from dataclasses import dataclass
 
@@ -103,10 +102,7 @@ def skip(dead_letter_id: int) -> DeadLetter:
 
 
 def _lock(projection: str, topic: str, partition: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not locks.try_lock(projection, topic, partition):
-        if time.monotonic() > deadline:
-            raise DeadLetterError(
-                f"{projection} {topic}[{partition}] is busy (a worker holds it); try again"
-            )
-        time.sleep(0.05)
+    try:
+        locks.acquire(projection, topic, partition, timeout)
+    except locks.Busy as exc:
+        raise DeadLetterError(f"{exc}; try again") from None

@@ -102,8 +102,7 @@ def _rebuild_partition(
     progress: Progress | None,
     batch_size: int | None,
 ) -> int:
-    while not locks.try_lock(projection.name, topic, partition):
-        time.sleep(0.05)
+    locks.acquire(projection.name, topic, partition)
     try:
         for attempt in range(1, PARTITION_ATTEMPTS + 1):
             try:

@@ -58,7 +58,7 @@ def catch_up(
     whatever end of the partition the reads meet (no watermark query: one round trip less per
     wake-up). Stops early after `max_seconds`."""
     batch_size = batch_size or settings.PROJECTIONS_BATCH_SIZE
-    _ensure_ready(target)
+    ensure_ready(target)
     result = CatchUp()
     started = time.monotonic()
     offset = target.next_offset(topic, partition)
@@ -96,7 +96,7 @@ def catch_up(
 _ready: set[tuple[str, str | None]] = set()
 
 
-def _ensure_ready(target: Target) -> None:
+def ensure_ready(target: Target) -> None:
     """Run a Postgres projection's setup() (its CREATE TABLE IF NOT EXISTS) once per process."""
     from projections.targets import PostgresTarget
 
@@ -119,15 +119,7 @@ def apply_batch(
     expected = messages[0].offset() or 0
     next_offset = (messages[-1].offset() or 0) + 1
     parked = parked_streams(target.checkpoint_name)
-    relevant: list[tuple[Message, EventEnvelope]] = []
-    for msg in messages:
-        value = msg.value() or b""
-        # From the body (cheaper than the headers); a body that is no envelope still fails
-        # loudly below if its header names a type this projection handles.
-        event_type = peek_event_type(value) or kafka_log.header(msg, "event_type")
-        if event_type is None or not projection.handles_type(event_type):
-            continue
-        relevant.append((msg, decode_envelope(registry, value, event_type=event_type)))
+    relevant = relevant_envelopes(projection, messages, registry)
     if not any(env.stream_id in parked for _, env in relevant):
         try:
             ok = target.apply(
@@ -152,6 +144,34 @@ def apply_batch(
                 exc_info=True,
             )
     return _apply_one_by_one(projection, target, topic, partition, messages, relevant, result)
+
+
+def relevant_envelopes(
+    projection: Projection,
+    messages: Sequence[Message],
+    registry: EventRegistry,
+    decoded: dict[int, EventEnvelope] | None = None,
+) -> list[tuple[Message, EventEnvelope]]:
+    """The messages `projection` handles, decoded (`decoded` caches envelopes by offset for
+    other projections reading the same messages). A message that is no envelope raises if its
+    header names a type the projection handles."""
+    relevant: list[tuple[Message, EventEnvelope]] = []
+    for msg in messages:
+        offset = msg.offset() or 0
+        env = decoded.get(offset) if decoded is not None else None
+        if env is None:
+            value = msg.value() or b""
+            # From the body (cheaper than the headers).
+            event_type = peek_event_type(value) or kafka_log.header(msg, "event_type")
+            if event_type is None or not projection.handles_type(event_type):
+                continue
+            env = decode_envelope(registry, value, event_type=event_type)
+            if decoded is not None:
+                decoded[offset] = env
+        elif not projection.handles_type(env.event_type):
+            continue
+        relevant.append((msg, env))
+    return relevant
 
 
 def _apply_one_by_one(
@@ -258,13 +278,21 @@ def _dead_letter(
 
 
 def parked_streams(projection_name: str) -> set[str]:
+    return parked_streams_of([projection_name]).get(projection_name, set())
+
+
+def parked_streams_of(projection_names: list[str]) -> dict[str, set[str]]:
+    """The streams waiting behind a dead letter, per projection."""
+    found: dict[str, set[str]] = {}
     with connection.cursor() as cur:
         cur.execute(
-            "SELECT DISTINCT stream_id FROM proj_dead_letter WHERE projection = %s "
-            "AND status IN ('parked', 'blocked')",
-            [projection_name],
+            "SELECT DISTINCT projection, stream_id FROM proj_dead_letter "
+            "WHERE projection = ANY(%s) AND status IN ('parked', 'blocked')",
+            [projection_names],
         )
-        return {row[0] for row in cur.fetchall()}
+        for projection, stream_id in cur.fetchall():
+            found.setdefault(projection, set()).add(stream_id)
+    return found
 
 
-__all__ = ["INFRASTRUCTURE_ERRORS", "CatchUp", "apply_batch", "catch_up"]
+__all__ = ["INFRASTRUCTURE_ERRORS", "CatchUp", "apply_batch", "catch_up", "relevant_envelopes"]

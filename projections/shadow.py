@@ -12,7 +12,6 @@ wait as dirty marks), brings both builds to the same offsets and compares their 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -74,8 +73,7 @@ def rebuild(
     held: list[tuple[str, int]] = []
     try:
         for topic, partition in topics:
-            while not locks.try_lock(name, topic, partition):
-                time.sleep(0.05)
+            locks.acquire(name, topic, partition)
             held.append((topic, partition))
         live = target_for(projection)
         for topic, partition in topics:  # the last few events, with the workers paused

@@ -192,11 +192,11 @@ class RedisTarget(Target):
         self.checkpoint_name = checkpoint_name or projection.name
         self.client: redis.Redis = get_redis_connection("default")
 
-    def _checkpoint_key(self, topic: str, partition: int) -> str:
+    def checkpoint_key(self, topic: str, partition: int) -> str:
         return f"{redis_namespace(self.checkpoint_name)}:__checkpoint__:{topic}:{partition}"
 
     def next_offset(self, topic: str, partition: int) -> int:
-        value = self.client.get(self._checkpoint_key(topic, partition))
+        value = self.client.get(self.checkpoint_key(topic, partition))
         return int(value) if value is not None else 0
 
     def apply(
@@ -214,7 +214,7 @@ class RedisTarget(Target):
             # so a crash before the EXEC below only repeats an insert that does nothing.
             with transaction.atomic(), connection.cursor() as cur:
                 write_dead_letters(cur, dead_letters)
-        key = self._checkpoint_key(topic, partition)
+        key = self.checkpoint_key(topic, partition)
         with self.client.pipeline() as pipe:
             try:
                 pipe.watch(key)  # type: ignore[no-untyped-call]
@@ -243,6 +243,42 @@ class RedisTarget(Target):
                 pipe.execute()
         with transaction.atomic(), connection.cursor() as cur:
             _mark_resolved(cur, dead_letter_id)
+
+
+def next_offsets(wanted: Sequence[tuple[Target, str, int]]) -> list[int]:
+    """Each (target, topic, partition)'s next offset, as `Target.next_offset` reads it, in one
+    round trip per kind of target."""
+    result = [0] * len(wanted)
+    in_postgres = [
+        (i, t, topic, p) for i, (t, topic, p) in enumerate(wanted) if isinstance(t, PostgresTarget)
+    ]
+    in_redis = [
+        (i, t, topic, p) for i, (t, topic, p) in enumerate(wanted) if isinstance(t, RedisTarget)
+    ]
+    for i, (target, topic, partition) in enumerate(wanted):
+        if not isinstance(target, (PostgresTarget, RedisTarget)):
+            result[i] = target.next_offset(topic, partition)
+    if in_postgres:
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT w.i, c.next_offset FROM unnest(%s::int[], %s::text[], %s::text[], "
+                "%s::int[]) w(i, projection, topic, partition) JOIN proj_checkpoint c "
+                "USING (projection, topic, partition)",
+                [
+                    [i for i, *_ in in_postgres],
+                    [t.checkpoint_name for _, t, _, _ in in_postgres],
+                    [topic for *_, topic, _ in in_postgres],
+                    [p for *_, p in in_postgres],
+                ],
+            )
+            for i, offset in cur.fetchall():
+                result[i] = int(offset)
+    if in_redis:
+        client = get_redis_connection("default")
+        keys = [t.checkpoint_key(topic, p) for _, t, topic, p in in_redis]
+        for (i, *_), value in zip(in_redis, client.mget(keys), strict=True):
+            result[i] = int(value) if value is not None else 0
+    return result
 
 
 def target_for(projection: Projection, checkpoint_name: str | None = None) -> Target:

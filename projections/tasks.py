@@ -5,11 +5,14 @@ RabbitMQ; workers read them from Kafka."""
 from __future__ import annotations
 
 import logging
+import os
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 from celery import shared_task
+from celery.signals import worker_ready, worker_shutting_down
 from confluent_kafka import KafkaException
 from django.conf import settings
 from django_redis import get_redis_connection
@@ -21,8 +24,17 @@ from projections.targets import target_for
 logger = logging.getLogger("projections")
 
 
-def _pending_key(name: str, topic: str, partition: int) -> str:
+def pending_key(name: str, topic: str, partition: int) -> str:
+    """The "queued" flag: set while a catch-up task is queued and not yet started (wake-ups
+    then enqueue nothing more), or while the follower owns the partition (value FOLLOWED)."""
     return f"{settings.REDIS_KEY_PREFIX}:proj:queued:{name}:{topic}:{partition}"
+
+
+FOLLOWED = "f"
+# A task starting clears the flag so that wake-ups enqueue again; not the follower's.
+_CLEAR_QUEUED = f"""
+if redis.call('GET', KEYS[1]) ~= '{FOLLOWED}' then redis.call('DEL', KEYS[1]) end
+"""
 
 
 @shared_task(
@@ -40,7 +52,8 @@ def catch_up_partition(name: str, topic: str, partition: int) -> dict[str, Any]:
     longer backlog re-enqueues itself behind other work, so one projection catching up on a
     large backlog cannot starve the others that share the workers."""
     projection = registry.consumer(name)
-    get_redis_connection("default").delete(_pending_key(name, topic, partition))
+    client = get_redis_connection("default")
+    client.eval(_CLEAR_QUEUED, 1, pending_key(name, topic, partition))
     totals = {"applied": 0, "dead_lettered": 0}
     unfinished = {"more": False}
 
@@ -69,7 +82,7 @@ QUEUED_FLAG_TTL = 60  # seconds: a lost task message suppresses wake-ups at most
 def wake(name: str, topic: str, partition: int, *, force: bool = False) -> None:
     """Enqueue a catch-up unless one is already queued and not yet started. `force` enqueues
     regardless: the periodic safety net must work even if a queued message was lost."""
-    key = _pending_key(name, topic, partition)
+    key = pending_key(name, topic, partition)
     flagged = get_redis_connection("default").set(key, 1, nx=True, ex=QUEUED_FLAG_TTL)
     if flagged or force:
         catch_up_partition.delay(name, topic, partition)
@@ -88,14 +101,91 @@ def on_published(published: Sequence[Any]) -> None:
 
 @shared_task(name="projections.catch_up_all", acks_late=True, ignore_result=True)
 def catch_up_all() -> int:
-    """Periodic safety net: wake every (projection, partition) that has lag."""
+    """Periodic safety net: wake every (projection, partition) that has lag, and start the
+    follower if none is running."""
+    from projections import follower
     from projections.status import partitions_with_lag
 
+    if not follower.is_alive():
+        start_following(expiration=settings.PROJECTIONS_CATCH_UP_INTERVAL)
     woken = 0
     for name, topic, partition in partitions_with_lag():
         wake(name, topic, partition, force=True)
         woken += 1
     return woken
+
+
+FOLLOW_QUEUE = "projections_follow"
+
+
+def _chain_key() -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:proj:follower:chain"
+
+
+def start_following(*, expiration: float = 60.0, countdown: float | None = None) -> None:
+    """Enqueue a follower slice that supersedes any earlier chain of them: each slice enqueues
+    the next, and a slice whose chain was superseded (e.g. a follower worker restarted while
+    its slice was queued or redelivered) ends at once, so one chain lives."""
+    token = uuid.uuid4().hex
+    get_redis_connection("default").set(_chain_key(), token)
+    options: dict[str, Any] = {"queue": FOLLOW_QUEUE, "expiration": expiration}
+    if countdown is not None:
+        options["countdown"] = countdown
+    follow.apply_async((token,), **options)
+
+
+def _current_chain(token: str) -> bool:
+    current = get_redis_connection("default").get(_chain_key())
+    return current is None or current.decode() == token
+
+
+@shared_task(name="projections.follow", acks_late=True, ignore_result=True)
+def follow(token: str) -> int:
+    """One slice of the follower (projections.follower), then the next one. Run by a worker of
+    its own on the projections_follow queue (the Procfile's `follower`); a warm shutdown of that
+    worker ends the slice within PROJECTIONS_FOLLOW_REFRESH."""
+    from projections import follower
+
+    if not _current_chain(token):
+        return 0
+    redis = get_redis_connection("default")
+    stops = [_stop_key(os.getppid()), _stop_key(os.getpid())]  # prefork child, or solo
+
+    def shutting_down() -> bool:
+        return bool(redis.exists(*stops))
+
+    try:
+        ran = follower.follow(should_stop=shutting_down)
+    except Exception:  # noqa: BLE001 - whatever it was, the live tail must come back
+        logger.exception("follower: slice failed; the next one starts in a few seconds")
+        ran, countdown = True, settings.PROJECTIONS_FOLLOW_SLICE / 2
+    else:
+        # Not run: another follower's slice holds the lock (a superseded chain, ending soon).
+        countdown = None if ran else settings.PROJECTIONS_FOLLOW_REFRESH
+    if _current_chain(token):
+        start_following(countdown=countdown)
+    return int(ran)
+
+
+def _stop_key(pid: int) -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:proj:follower:stop:{pid}"
+
+
+@worker_shutting_down.connect
+def _stop_following(**_: Any) -> None:
+    """A warm shutdown waits for running tasks: tell a follower slice running in this worker
+    (in its pool process) to end now rather than at the end of its slice."""
+    try:
+        get_redis_connection("default").set(_stop_key(os.getpid()), 1, ex=60)
+    except Exception:  # noqa: BLE001 - shutting down anyway; the slice then runs to its end
+        logger.warning("follower: could not ask the slice to stop", exc_info=True)
+
+
+@worker_ready.connect
+def _follow_when_ready(sender: Any, **_: Any) -> None:
+    """A worker that consumes the follower's queue starts following as soon as it is up."""
+    if FOLLOW_QUEUE in (sender.app.amqp.queues.consume_from or {}):
+        start_following()
 
 
 @shared_task(name="projections.rebuild", acks_late=True)

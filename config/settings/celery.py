@@ -19,6 +19,8 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # Every queue the project routes to (one per concern); workers consume all of them by default.
 TASK_QUEUE_NAMES = ("default", "ops", "projections", "side_effects", "notifications")
 CELERY_TASK_ROUTES = {
+    # The follower's long task has a worker of its own (the Procfile's `follower`).
+    "projections.follow": {"queue": "projections_follow"},
     "ops.*": {"queue": "ops"},
     "projections.*": {"queue": "projections"},
     "side_effects.*": {"queue": "side_effects"},

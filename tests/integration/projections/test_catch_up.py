@@ -102,7 +102,7 @@ def test_a_long_catch_up_works_in_slices_and_requeues_itself(
     from django_redis import get_redis_connection
 
     from projections.targets import target_for
-    from projections.tasks import _pending_key
+    from projections.tasks import pending_key
     from tests.support.engine import kafka_end
 
     settings.PROJECTIONS_TASK_SLICE = 0.0
@@ -118,7 +118,7 @@ def test_a_long_catch_up_works_in_slices_and_requeues_itself(
     start = target.next_offset(topic, partition)
     catch_up_partition(PG, topic, partition)
     assert target.next_offset(topic, partition) == start + 10, "one batch, then it yields"
-    assert get_redis_connection("default").exists(_pending_key(PG, topic, partition)), (
+    assert get_redis_connection("default").exists(pending_key(PG, topic, partition)), (
         "it must have re-enqueued itself"
     )
     while target.next_offset(topic, partition) < kafka_end(topic, partition):
@@ -132,14 +132,14 @@ def test_the_safety_net_wakes_a_lagging_partition_even_if_a_queued_task_was_lost
     """A 'queued' flag whose task message was lost must not stop the periodic catch-up."""
     from django_redis import get_redis_connection
 
-    from projections.tasks import _pending_key, catch_up_all
+    from projections.tasks import catch_up_all, pending_key
 
     prefix = f"lost-{uuid.uuid4().hex[:8]}"
     publish(prefix, streams=6, deposits=2)
     topic = registry.topics_of(registry.get(PG))[0]
     client = get_redis_connection("default")
     for partition in partitions(topic):  # as if tasks were queued, then their messages lost
-        client.set(_pending_key(PG, topic, partition), 1, ex=300)
+        client.set(pending_key(PG, topic, partition), 1, ex=300)
     worker = start_worker(tmp_path / "worker.log")
     try:
         assert catch_up_all() > 0

@@ -1,0 +1,390 @@
+"""The live tail: one long task that follows every partition as events arrive.
+
+A catch-up task per wake-up costs a RabbitMQ message, the ownership lock, a Kafka assignment and
+about ten round trips, whatever it carries; at a few hundred events a second that alone keeps two
+cores busy, and events queue behind it. The follower is one Celery task (on its own queue,
+`projections_follow`, run by its own worker process) that takes the ownership lock of every
+(projection, topic, partition) it can, assigns their partitions to one Kafka consumer that
+long-polls, and applies each batch as soon as the broker hands it over. While it owns a partition
+it keeps the partition's "queued" flag set, so the relay's wake-ups enqueue nothing.
+
+It is a shortcut for the steady state, never the only way: whatever it lets go of goes back to
+the catch-up tasks, which it wakes. It lets go of a partition
+- with a backlog of more than a batch (PROJECTIONS_BATCH_SIZE): tasks spread it over processes;
+- when a batch fails, or touches a parked stream: tasks isolate the poison event, with retries;
+- when someone waits for its lock (locks.acquire: a rebuild, a redrive), after applying what is
+  left of it;
+- at the end of its slice (PROJECTIONS_FOLLOW_SLICE), likewise; the next slice is enqueued.
+Checkpoints move exactly as a task moves them (targets' conditional apply), so a follower and a
+task can never apply an event twice. One follower runs at a time (a Postgres advisory lock, gone
+with the connection if its process dies, like the partition locks); another one ends at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from django.conf import settings
+from django_redis import get_redis_connection
+
+from eventstore.events import EventEnvelope
+from eventstore.projection import Projection
+from projections import locks, registry
+from projections.runner import (
+    INFRASTRUCTURE_ERRORS,
+    catch_up,
+    ensure_ready,
+    parked_streams_of,
+    relevant_envelopes,
+)
+from projections.status import partitions
+from projections.targets import Target, next_offsets, target_for
+
+logger = logging.getLogger("projections")
+
+Pair = tuple[str, str, int]  # (projection, topic, partition)
+FOLLOWER_LOCK: Pair = ("__follower__", "", 0)
+POLL = 0.1  # seconds a poll waits for the broker (which answers at once when events arrive)
+
+
+def alive_key() -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:proj:follower"
+
+
+def is_alive() -> bool:
+    return bool(get_redis_connection("default").exists(alive_key()))
+
+
+@dataclass
+class _Owned:
+    projection: Projection
+    target: Target
+    offset: int  # the checkpoint: next offset to apply
+    parked: set[str] = field(default_factory=set)  # read under the lock; only shrinks meanwhile
+
+
+class Follower:
+    def __init__(self, *, seconds: float, should_stop: Callable[[], bool] = lambda: False):
+        self.seconds = seconds
+        self.should_stop = should_stop
+        self.owned: dict[Pair, _Owned] = {}
+        self.position: dict[tuple[str, int], int] = {}  # what the consumer delivers next
+        self.applied = 0
+        self.handed_over = 0
+        self._reassign = False
+        self.stopped = False
+        self._events = registry.event_registry()
+        self._redis = get_redis_connection("default")
+        self._pairs = _all_pairs()
+
+    # -- the slice --------------------------------------------------------------------------
+
+    def run(self) -> bool:
+        """Follow for one slice; False (at once) if another follower is running."""
+        if not locks.try_lock(*FOLLOWER_LOCK):
+            return False
+        ending = "failure"
+        try:
+            self._follow()
+            ending = "shutdown" if self.stopped else "end of slice"
+        finally:
+            try:
+                self._let_go_of_all(ending)
+            finally:
+                locks.unlock(*FOLLOWER_LOCK)
+                if ending == "failure":
+                    _drop_consumer()
+        return True
+
+    def _follow(self) -> None:
+        deadline = time.monotonic() + self.seconds
+        refresh_every = settings.PROJECTIONS_FOLLOW_REFRESH
+        next_refresh = 0.0
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                return
+            if now >= next_refresh:
+                if self.should_stop():
+                    self.stopped = True
+                    return
+                self._refresh()
+                next_refresh = time.monotonic() + refresh_every
+            if not self.owned:
+                time.sleep(max(0.0, min(next_refresh, deadline) - time.monotonic()))
+                continue
+            messages = self._poll(max(0.0, min(POLL, next_refresh - now)))
+            if messages:
+                self._apply(messages)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def consumer(self) -> Consumer:
+        return _shared_consumer()
+
+    def _poll(self, timeout: float) -> list[Message]:
+        c = self.consumer()
+        # Wait for one message only (consume() would hold out for the whole count), then take
+        # whatever else has arrived.
+        first = c.consume(num_messages=1, timeout=timeout)
+        if not first:
+            return []
+        rest = c.consume(num_messages=settings.PROJECTIONS_BATCH_SIZE, timeout=0)
+        messages = [*first, *rest]
+        for msg in messages:
+            error = msg.error()
+            if error is not None:
+                raise KafkaException(error)
+        return messages
+
+    def _assign(self) -> None:
+        """Assign every owned partition at the lowest checkpoint its owners have."""
+        wanted: dict[tuple[str, int], int] = {}
+        for (_name, topic, partition), owned in self.owned.items():
+            tp = (topic, partition)
+            wanted[tp] = min(wanted.get(tp, owned.offset), owned.offset)
+        self.consumer().assign([TopicPartition(t, p, o) for (t, p), o in wanted.items()])
+        self.position = wanted
+        self._reassign = False
+
+    # -- applying ---------------------------------------------------------------------------
+
+    def _apply(self, messages: list[Message]) -> None:
+        by_partition: dict[tuple[str, int], list[Message]] = {}
+        for msg in messages:
+            by_partition.setdefault((msg.topic() or "", msg.partition() or 0), []).append(msg)
+        for tp, batch in by_partition.items():
+            expected = self.position.get(tp)
+            offsets = [m.offset() or 0 for m in batch]
+            if expected is None or offsets != list(range(expected, expected + len(batch))):
+                # Not what the assignment should deliver (a fetch of an earlier assignment):
+                # read again from the checkpoints.
+                self._reassign = True
+                continue
+            self.position[tp] = offsets[-1] + 1
+            decoded: dict[int, EventEnvelope] = {}
+            for pair in [pair for pair in self.owned if pair[1:] == tp]:
+                self._apply_to(pair, batch, decoded)
+        if self._reassign:
+            self._assign()
+
+    def _apply_to(
+        self, pair: Pair, batch: list[Message], decoded: dict[int, EventEnvelope]
+    ) -> None:
+        owned = self.owned[pair]
+        todo = [m for m in batch if (m.offset() or 0) >= owned.offset]
+        if not todo:
+            return
+        _name, topic, partition = pair
+        if (todo[0].offset() or 0) != owned.offset:
+            self._let_go(pair, "out of order", wake=True)  # (assigned at the lowest checkpoint)
+            return
+        next_offset = (todo[-1].offset() or 0) + 1
+        try:
+            envelopes = [
+                env for _m, env in relevant_envelopes(owned.projection, todo, self._events, decoded)
+            ]
+            if any(env.stream_id in owned.parked for env in envelopes):
+                self._let_go(pair, "a parked stream", wake=True)
+                return
+            ok = owned.target.apply(
+                topic, partition, envelopes, expected_offset=owned.offset, next_offset=next_offset
+            )
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception:  # noqa: BLE001 - a handler failed: the catch-up task isolates it
+            logger.warning(
+                "%s: batch at %s[%s]@%s failed in the follower; handing it to a catch-up task",
+                pair[0],
+                topic,
+                partition,
+                owned.offset,
+                exc_info=True,
+            )
+            self._let_go(pair, "a failed batch", wake=True)
+            return
+        if not ok:  # the checkpoint moved under us: whoever moved it, tasks take it from there
+            self._let_go(pair, "checkpoint moved", wake=True)
+            return
+        owned.offset = next_offset
+        self.applied += len(envelopes)
+
+    # -- owning -----------------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        """Keep the flags up, let go of what is wanted or lags, take what is free."""
+        from projections.tasks import FOLLOWED, pending_key
+
+        ttl = settings.PROJECTIONS_FOLLOW_FLAG_TTL
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.set(alive_key(), 1, ex=ttl)
+            for pair in self.owned:
+                pipe.set(pending_key(*pair), FOLLOWED, ex=ttl)
+            pipe.execute()
+        wanted = locks.wanted(self._pairs)
+        for pair in [p for p in self.owned if p in wanted]:
+            self._let_go(pair, "wanted", wake=False, drain=True)
+        consumer = self.consumer()
+        for pair in list(self.owned):
+            _low, high = consumer.get_watermark_offsets(TopicPartition(*pair[1:]), cached=True)
+            if high - self.owned[pair].offset > settings.PROJECTIONS_BATCH_SIZE:
+                self._let_go(pair, "a backlog", wake=True)  # tasks spread it over processes
+        self._take([p for p in self._pairs if p not in self.owned and p not in wanted])
+        if self._reassign:
+            self._assign()
+
+    def _take(self, pairs: list[Pair]) -> None:
+        """Own whichever of `pairs` are free: a few round trips for all of them."""
+        from projections.tasks import FOLLOWED, pending_key
+
+        taken = locks.try_lock_many(pairs)
+        if not taken:
+            return
+        with self._redis.pipeline(transaction=False) as pipe:
+            for pair in taken:
+                pipe.set(pending_key(*pair), FOLLOWED, ex=settings.PROJECTIONS_FOLLOW_FLAG_TTL)
+            pipe.execute()
+        found = [registry.consumer(name) for name, _t, _p in taken]
+        found_targets = [target_for(projection) for projection in found]
+        for target in found_targets:
+            ensure_ready(target)
+        offsets = next_offsets(
+            [(t, topic, p) for t, (_n, topic, p) in zip(found_targets, taken, strict=True)]
+        )
+        parked = parked_streams_of([t.checkpoint_name for t in found_targets])
+        for pair, projection, target, offset in zip(
+            taken, found, found_targets, offsets, strict=True
+        ):
+            self.owned[pair] = _Owned(
+                projection, target, offset, parked.get(target.checkpoint_name, set())
+            )
+            tp = pair[1:]
+            if tp not in self.position or self.position[tp] > offset:
+                self._reassign = True
+
+    def _let_go(self, pair: Pair, why: str, *, wake: bool, drain: bool = False) -> None:
+        """Hand `pair` back to the catch-up tasks. The flag goes first: a wake-up from then on
+        enqueues a task, and anything published before it is in the log for the drain to find
+        (or for the woken task); a task that finds the lock still held leaves the dirty mark,
+        which is looked at after unlocking (locks.run_owned's protocol)."""
+        from projections.tasks import pending_key
+        from projections.tasks import wake as wake_task
+
+        owned = self.owned.pop(pair)
+        self.handed_over += 1
+        logger.log(
+            logging.DEBUG if why == "shutdown" else logging.INFO,
+            "follower: %s %s[%s] handed back (%s)",
+            *pair,
+            why,
+        )
+        name, topic, partition = pair
+        self._redis.delete(pending_key(*pair))
+        try:
+            if drain:
+                result = catch_up(
+                    owned.projection,
+                    owned.target,
+                    topic,
+                    partition,
+                    registry=self._events,
+                    max_seconds=settings.PROJECTIONS_TASK_SLICE,
+                )
+                wake = wake or not result.reached_end
+        finally:
+            locks.unlock(*pair)
+        if locks.take_dirty(*pair) or wake:
+            wake_task(*pair)
+
+    def _let_go_of_all(self, ending: str) -> None:
+        """At the end of a slice the next one takes over from the checkpoints (only what
+        found the lock taken is woken); on shutdown, what is left is applied first (no follower
+        may come for a while); after a failure, catch-up tasks are woken for all of it."""
+        from projections.tasks import pending_key
+        from projections.tasks import wake as wake_task
+
+        if ending == "shutdown":
+            for pair in list(self.owned):
+                self._let_go(pair, ending, wake=False, drain=True)
+            return
+        pairs = list(self.owned)
+        if not pairs:
+            return
+        self.owned.clear()
+        self._redis.delete(*[pending_key(*pair) for pair in pairs])
+        locks.unlock_many(pairs)
+        woken = pairs if ending == "failure" else locks.take_dirty_many(pairs)
+        for pair in woken:
+            wake_task(*pair)
+        logger.debug("follower: %s partitions handed back (%s)", len(pairs), ending)
+
+
+def _drop_consumer() -> None:
+    global _consumer
+    if _consumer is not None:
+        _consumer.close()
+        _consumer = None
+
+
+_consumer: Consumer | None = None
+_pairs_cache: tuple[float, list[Pair]] = (0.0, [])
+PAIRS_TTL = 60.0  # seconds: topics' partitions are looked up again after this long
+
+
+def _shared_consumer() -> Consumer:
+    """One consumer per process, kept across slices (connecting costs tens of milliseconds)."""
+    global _consumer
+    if _consumer is None:
+        _consumer = Consumer(
+            {
+                "bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS,
+                "group.id": "projections-follower",  # required; offsets are never committed
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "fetch.min.bytes": 1,
+                # A long poll: the broker holds an empty fetch this long and answers as soon
+                # as an event arrives (the catch-up consumer polls every millisecond).
+                "fetch.wait.max.ms": 500,
+                "queued.max.messages.kbytes": 65536,
+            }
+        )
+    return _consumer
+
+
+def _all_pairs() -> list[Pair]:
+    """Every (consumer, topic, partition) there is to follow."""
+    global _pairs_cache
+    looked_up, pairs = _pairs_cache
+    if time.monotonic() - looked_up > PAIRS_TTL:
+        pairs = [
+            (p.name, topic, partition)
+            for p in registry.consumers().values()
+            for topic in registry.topics_of(p)
+            for partition in partitions(topic)
+        ]
+        _pairs_cache = (time.monotonic(), pairs)
+    return pairs
+
+
+def follow(seconds: float | None = None, should_stop: Callable[[], bool] = lambda: False) -> bool:
+    """One slice of following (PROJECTIONS_FOLLOW_SLICE seconds); False if another follower
+    runs."""
+    follower = Follower(
+        seconds=settings.PROJECTIONS_FOLLOW_SLICE if seconds is None else seconds,
+        should_stop=should_stop,
+    )
+    ran = follower.run()
+    if ran:
+        logger.info(
+            "follower: applied %s events, handed %s partitions back",
+            follower.applied,
+            follower.handed_over,
+        )
+    return ran
+
+
+__all__ = ["Follower", "follow", "is_alive"]
