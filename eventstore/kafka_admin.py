@@ -6,8 +6,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    NewTopic,
+    OffsetSpec,
+)
 
 
 def admin_client(bootstrap_servers: str, *, timeout_ms: int = 5000) -> AdminClient:
@@ -45,7 +49,9 @@ def ensure_topics(
 
 
 def _wait_for_leaders(admin: Any, names: list[str], timeout: float) -> None:
-    """A created topic answers "not leader for partition" until each partition has a leader."""
+    """A created topic answers "not leader for partition" until each partition has a leader:
+    wait until the metadata names one for every partition and the leaders answer an offset
+    query (the metadata can name a leader a moment before it serves the partition)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         topics = admin.list_topics(timeout=timeout).topics
@@ -54,9 +60,19 @@ def _wait_for_leaders(admin: Any, names: list[str], timeout: float) -> None:
             and topics[name].partitions
             and all(p.leader >= 0 for p in topics[name].partitions.values())
             for name in names
-        ):
+        ) and _leaders_answer(admin, {name: list(topics[name].partitions) for name in names}):
             return
         time.sleep(0.1)
+
+
+def _leaders_answer(admin: Any, partitions: dict[str, list[int]]) -> bool:
+    wanted = {TopicPartition(t, p): OffsetSpec.latest() for t, ps in partitions.items() for p in ps}  # type: ignore[no-untyped-call]
+    try:
+        for future in admin.list_offsets(wanted, request_timeout=5).values():
+            future.result()
+    except KafkaException:
+        return False
+    return True
 
 
 def delete_topics(bootstrap_servers: str, names: list[str], *, timeout: float = 30.0) -> None:

@@ -1,6 +1,6 @@
-"""The running system for end-to-end tests: gunicorn, a Celery worker on every queue and the
-relay, as separate processes on this run's database, vhost, Redis prefix and topics. Tests
-talk to it over HTTP only."""
+"""The running system for end-to-end tests: gunicorn, a Celery worker on every queue, the
+follower and the relay (as the Procfile runs them), as separate processes on this run's
+database, vhost, Redis prefix and topics. Tests talk to it over HTTP only."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.engine import start_worker
+from tests.support.engine import start_follower, start_worker
 from tests.support.http import Http
 from tests.support.pg import ROOT, child_env, start_relay, wait_for
 from tests.support.shop import skip_earlier_events
@@ -61,7 +61,8 @@ def live_system(transactional_db: None, isolated_servers: None, tmp_path: Path) 
     worker = start_worker(
         logs / "worker.log", "-c", "2", queues="default,projections,side_effects,notifications"
     )
-    processes = [web, relay, worker]
+    follower = start_follower(logs / "follower.log", slice_seconds=10)
+    processes = [web, relay, worker, follower]
     try:
         wait_for("the web server to listen", lambda: _serving(port), 60)
         yield Http(f"http://127.0.0.1:{port}")

@@ -124,7 +124,9 @@ def lag(name: str) -> int:
     return sum(row.lag for row in status([name]))
 
 
-def start_worker(log: Path, *extra: str, queues: str = "projections") -> subprocess.Popen[bytes]:
+def start_worker(
+    log: Path, *extra: str, queues: str = "projections", env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     with open(log, "ab") as fh:
         return subprocess.Popen(
             [
@@ -146,7 +148,32 @@ def start_worker(log: Path, *extra: str, queues: str = "projections") -> subproc
                 *extra,
             ],
             cwd=ROOT,
-            env=child_env(),
+            env=child_env(**(env or {})),
             stdout=fh,
             stderr=subprocess.STDOUT,
         )
+
+
+def start_follower(log: Path, *extra: str, slice_seconds: float = 60.0) -> subprocess.Popen[bytes]:
+    """The follower's worker, as the Procfile runs it (a long slice: tests see one follower)."""
+    return start_worker(
+        log,
+        "-c",
+        "1",
+        *extra,
+        queues="projections_follow",
+        env={"PROJECTIONS_FOLLOW_SLICE": str(slice_seconds)},
+    )
+
+
+def followed(name: str) -> bool:
+    """Whether the follower owns every partition `name` reads."""
+    from projections.tasks import FOLLOWED, pending_key
+
+    client = get_redis_connection("default")
+    keys = [
+        pending_key(name, topic, partition)
+        for topic in registry.topics_of(registry.consumer(name))
+        for partition in partitions(topic)
+    ]
+    return all(value == FOLLOWED.encode() for value in client.mget(keys))

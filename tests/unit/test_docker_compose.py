@@ -47,7 +47,7 @@ def test_compose_has_the_four_official_server_images_and_the_app_processes() -> 
     images = [svc.get("image", "") for svc in services.values() if "build" not in svc]
     for prefix in INFRA_IMAGES:
         assert any(image.startswith(prefix) for image in images), prefix
-    assert {"web", "worker", "relay", "migrate"} <= set(app_services())
+    assert {"web", "worker", "follower", "relay", "migrate"} <= set(app_services())
     assert load_compose()["services"]["rabbitmq"]["image"].endswith("-management")
 
 

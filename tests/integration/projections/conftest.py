@@ -9,6 +9,7 @@ import pytest
 from django.conf import settings
 from django_redis import get_redis_connection
 
+from projections.tasks import FOLLOW_QUEUE
 from tests.support.engine import PG, REDIS, fast_forward
 
 TOTALS = "tests.ledger_totals"
@@ -19,8 +20,8 @@ SWITCHES = ("poison-fixed", "ledger-v2")
 def _switches_off() -> None:
     client = get_redis_connection("default")
     client.delete(*(f"{settings.REDIS_KEY_PREFIX}:{s}" for s in SWITCHES))
-    for pattern in ("queued", "dirty"):  # wake-up flags of tasks purged below
-        for key in client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}:proj:{pattern}:*"):
+    for pattern in ("queued:*", "dirty:*", "follower*"):  # flags of tasks purged below
+        for key in client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}:proj:{pattern}"):
             client.delete(key)
 
 
@@ -32,7 +33,7 @@ def _purge_queues() -> None:
     from config.celery import app
 
     with app.connection_for_write() as conn:
-        for name in settings.TASK_QUEUE_NAMES:
+        for name in (*settings.TASK_QUEUE_NAMES, FOLLOW_QUEUE):
             queue = Queue(name).bind(conn.default_channel)
             queue.declare()  # durable, like Celery's own declaration
             queue.purge()

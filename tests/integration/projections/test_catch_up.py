@@ -20,6 +20,7 @@ from tests.support.engine import (
     dump,
     lag,
     publish,
+    start_follower,
     start_worker,
 )
 from tests.support.pg import wait_for
@@ -69,9 +70,14 @@ def test_a_stale_runner_cannot_apply_a_batch_twice() -> None:
     assert all(row[3] == [1, 2, 3, 4] for row in dump(PG, prefix))
 
 
-def test_two_worker_processes_keep_per_stream_order(tmp_path: Path) -> None:
+@pytest.mark.parametrize("with_follower", [False, True], ids=["tasks", "follower"])
+def test_two_worker_processes_keep_per_stream_order(tmp_path: Path, with_follower: bool) -> None:
+    """With a follower too (it takes partitions and hands them back as the tasks let go of them
+    and take them again)."""
     prefix = f"order-{uuid.uuid4().hex[:8]}"
     workers = [start_worker(tmp_path / f"worker{i}.log", "-c", "2") for i in range(2)]
+    if with_follower:
+        workers.append(start_follower(tmp_path / "follower.log", slice_seconds=2))
     try:
         for round_ in range(5):
             publish(f"{prefix}-r{round_}", streams=10, deposits=20)

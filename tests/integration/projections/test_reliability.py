@@ -21,7 +21,17 @@ from projections import registry, replay, shadow
 from projections.models import DeadLetter
 from projections.status import partitions, status
 from projections.tasks import wake
-from tests.support.engine import PG, REDIS, dump, lag, publish, relay, start_worker
+from tests.support.engine import (
+    PG,
+    REDIS,
+    dump,
+    followed,
+    lag,
+    publish,
+    relay,
+    start_follower,
+    start_worker,
+)
 from tests.support.ledger import STREAM_TYPE, Deposited
 from tests.support.pg import ROOT, child_env, pg_store, wait_for
 from tests.support.projections import POISON_AMOUNT
@@ -40,9 +50,24 @@ def deposit(stream: str, version: int, amount: Decimal) -> None:
     pg_store().append(stream, STREAM_TYPE, [Deposited(amount=amount)], expected_version=version)
 
 
+@pytest.mark.parametrize("with_follower", [False, True], ids=["tasks", "follower"])
 def test_a_poison_event_parks_only_its_stream_and_a_redrive_after_the_fix_converges(
-    tmp_path: Path,
+    tmp_path: Path, with_follower: bool
 ) -> None:
+    """With a follower too, which hands the failing partition to a catch-up task and lets go
+    of it for the redrive."""
+    follower = start_follower(tmp_path / "follower.log") if with_follower else None
+    if follower is not None:
+        wait_for("the follower to own the partitions", lambda: followed(PG))
+    try:
+        _poison_parks_its_stream_and_a_redrive_converges(tmp_path)
+    finally:
+        if follower is not None:
+            follower.send_signal(signal.SIGTERM)
+            follower.wait(timeout=60)
+
+
+def _poison_parks_its_stream_and_a_redrive_converges(tmp_path: Path) -> None:
     prefix = f"poison-{uuid.uuid4().hex[:8]}"
     publish(prefix, streams=4, deposits=2)  # v1 opened, v2-v3 deposits
     sick = f"{prefix}-0"

@@ -1,0 +1,144 @@
+"""The follower, with real worker processes: the live tail applied as events arrive by one long
+task, and handed back to catch-up tasks when it must (a rebuild, its death, its shutdown)."""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django_redis import get_redis_connection
+
+from projections import replay, shadow
+from projections.status import status
+from projections.tasks import follow, start_following
+from tests.integration.projections.test_reliability import wake_all
+from tests.support.engine import (
+    PG,
+    REDIS,
+    dump,
+    followed,
+    lag,
+    publish,
+    start_follower,
+    start_worker,
+)
+from tests.support.pg import wait_for
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def queued_tasks(queue: str = "projections") -> int:
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        channel: Any = conn.default_channel
+        return int(channel.queue_declare(queue, passive=True).message_count)
+
+
+def expect_versions(prefix: str, streams: int, last: int) -> None:
+    rows = dump(PG, prefix)
+    assert len(rows) == streams and all(r[3] == list(range(1, last + 1)) for r in rows)
+    versions = [v for k, v in dump(REDIS, prefix).items() if ":versions:" in k]
+    assert len(versions) == streams and all(v == list(range(1, last + 1)) for v in versions)
+
+
+def test_the_follower_applies_new_events_with_no_catch_up_task_and_stops_at_once(
+    tmp_path: Path,
+) -> None:
+    """No worker consumes the catch-up queue and nothing wakes anything: the follower alone
+    applies what the relay publishes; the relay's wake-ups enqueue nothing while it owns the
+    partitions; a warm shutdown ends its (60 s) slice at once and hands the partitions back."""
+    follower = start_follower(tmp_path / "follower.log")
+    try:
+        wait_for("the follower to own the partitions", lambda: followed(PG) and followed(REDIS))
+        prefix = f"follow-{uuid.uuid4().hex[:8]}"
+        publish(prefix, streams=10, deposits=5)
+        wait_for("the follower to apply them", lambda: lag(PG) + lag(REDIS) == 0, 30)
+        expect_versions(prefix, 10, 6)
+        wake_all(PG, REDIS)  # what the relay's hook does after publishing
+        assert queued_tasks() == 0, "a wake-up enqueued a catch-up task for a followed partition"
+        started = time.monotonic()
+        follower.send_signal(signal.SIGTERM)
+        follower.wait(timeout=30)
+        assert time.monotonic() - started < 15, "the shutdown waited for the slice to end"
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+            follower.wait()
+    assert not followed(PG) and not followed(REDIS)
+    wake_all(PG)  # with the follower gone, wake-ups enqueue catch-up tasks again
+    assert queued_tasks() > 0
+
+
+def test_a_killed_follower_leaves_its_partitions_to_catch_up_tasks(tmp_path: Path) -> None:
+    """kill -9 of the follower mid-way: its locks go with its connection and its flags expire;
+    catch-up tasks finish the job, and the read models equal a replay from scratch."""
+    for name in (PG, REDIS):
+        replay.rebuild(name, restart=True)  # live models built from offset 0, like a replay
+
+    def applied() -> int:
+        return sum(r.checkpoint for r in status([PG]))
+
+    follower = start_follower(tmp_path / "follower.log", "--pool", "solo")  # one process
+    try:
+        wait_for("the follower to own the partitions", lambda: followed(PG) and followed(REDIS))
+        start = applied()
+        prefix = f"follow-kill-{uuid.uuid4().hex[:8]}"
+        publish(prefix, streams=30, deposits=150)
+        wait_for("the follower to be mid-way", lambda: applied() - start > 300, 60)
+    finally:
+        follower.send_signal(signal.SIGKILL)
+        follower.wait(timeout=30)
+    assert lag(PG) + lag(REDIS) > 0, "killed too late to test anything"
+    worker = start_worker(tmp_path / "worker.log", "-c", "2")
+    try:
+        ttl = settings.PROJECTIONS_FOLLOW_FLAG_TTL
+        wait_for("the dead follower's flags to expire", lambda: not followed(PG), ttl + 5)
+        wake_all(PG, REDIS)
+        wait_for("catch-up tasks to finish", lambda: lag(PG) + lag(REDIS) == 0, 120)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+    expect_versions(prefix, 30, 151)
+    for name in (PG, REDIS):
+        report = shadow.rebuild(name, restart=True, swap=False)  # a replay from scratch
+        assert report.differences == 0, f"{name}: live and replayed differ"
+
+
+def test_a_rebuild_takes_the_partitions_from_the_follower_which_takes_them_back(
+    tmp_path: Path,
+) -> None:
+    follower = start_follower(tmp_path / "follower.log")
+    try:
+        wait_for("the follower to own the partitions", lambda: followed(PG))
+        prefix = f"follow-rebuild-{uuid.uuid4().hex[:8]}"
+        publish(prefix, streams=5, deposits=3)
+        wait_for("the follower to apply them", lambda: lag(PG) == 0, 30)
+        started = time.monotonic()
+        replay.rebuild(PG, restart=True)  # waits for every partition's lock
+        assert time.monotonic() - started < 30
+        expect_versions(prefix, 5, 4)
+        wait_for("the follower to take the partitions back", lambda: followed(PG), 10)
+        publish(f"{prefix}-after", streams=5, deposits=3)
+        wait_for("the follower to apply new events", lambda: lag(PG) + lag(REDIS) == 0, 30)
+        expect_versions(f"{prefix}-after", 5, 4)
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        follower.wait(timeout=30)
+
+
+def test_one_chain_of_slices_lives_and_a_superseded_slice_ends_at_once() -> None:
+    client = get_redis_connection("default")
+    start_following()
+    start_following()  # e.g. a follower worker restarted: this chain supersedes the first
+    current = client.get(f"{settings.REDIS_KEY_PREFIX}:proj:follower:chain")
+    assert current is not None
+    started = time.monotonic()
+    assert follow.run("an-earlier-chain") == 0
+    assert time.monotonic() - started < 1
+    assert client.get(f"{settings.REDIS_KEY_PREFIX}:proj:follower:chain") == current
