@@ -14,7 +14,9 @@ the catch-up tasks, which it wakes. It lets go of a partition
 - when a batch fails, or touches a parked stream: tasks isolate the poison event, with retries;
 - when someone waits for its lock (locks.acquire: a rebuild, a redrive), after applying what is
   left of it;
-- at the end of its slice (PROJECTIONS_FOLLOW_SLICE), likewise; the next slice is enqueued.
+- when its worker shuts down, likewise;
+- at the end of its slice (PROJECTIONS_FOLLOW_SLICE): the next slice, enqueued then, takes over
+  from the checkpoints.
 Checkpoints move exactly as a task moves them (targets' conditional apply), so a follower and a
 task can never apply an event twice. One follower runs at a time (a Postgres advisory lock, gone
 with the connection if its process dies, like the partition locks); another one ends at once.
@@ -228,11 +230,8 @@ class Follower:
         wanted = locks.wanted(self._pairs)
         for pair in [p for p in self.owned if p in wanted]:
             self._let_go(pair, "wanted", wake=False, drain=True)
-        consumer = self.consumer()
         for pair in list(self.owned):
-            _low, high = consumer.get_watermark_offsets(TopicPartition(*pair[1:]), cached=True)
-            if high - self.owned[pair].offset > settings.PROJECTIONS_BATCH_SIZE:
-                self._let_go(pair, "a backlog", wake=True)  # tasks spread it over processes
+            self._let_go_if_behind(pair)
         self._take([p for p in self._pairs if p not in self.owned and p not in wanted])
         if self._reassign:
             self._assign()
@@ -241,7 +240,15 @@ class Follower:
         """Own whichever of `pairs` are free: a few round trips for all of them."""
         from projections.tasks import FOLLOWED, pending_key
 
-        taken = locks.try_lock_many(pairs)
+        # Not those a catch-up task is queued for (it holds the flag): handed back for a backlog
+        # or a failure, they are the task's until it has run.
+        flags = self._redis.mget([pending_key(*pair) for pair in pairs]) if pairs else []
+        free = [
+            pair
+            for pair, flag in zip(pairs, flags, strict=True)
+            if flag is None or flag == FOLLOWED.encode()
+        ]
+        taken = locks.try_lock_many(free)
         if not taken:
             return
         with self._redis.pipeline(transaction=False) as pipe:
@@ -262,9 +269,21 @@ class Follower:
             self.owned[pair] = _Owned(
                 projection, target, offset, parked.get(target.checkpoint_name, set())
             )
+            if self._let_go_if_behind(pair):
+                continue
             tp = pair[1:]
             if tp not in self.position or self.position[tp] > offset:
                 self._reassign = True
+
+    def _let_go_if_behind(self, pair: Pair) -> bool:
+        """A backlog of more than a batch goes to catch-up tasks, which spread it over the
+        workers' processes. (The partition's end as last fetched; unknown before a first fetch,
+        and then the next look finds out.)"""
+        _low, high = self.consumer().get_watermark_offsets(TopicPartition(*pair[1:]), cached=True)
+        if high - self.owned[pair].offset <= settings.PROJECTIONS_BATCH_SIZE:
+            return False
+        self._let_go(pair, "a backlog", wake=True)
+        return True
 
     def _let_go(self, pair: Pair, why: str, *, wake: bool, drain: bool = False) -> None:
         """Hand `pair` back to the catch-up tasks. The flag goes first: a wake-up from then on
@@ -276,6 +295,7 @@ class Follower:
 
         owned = self.owned.pop(pair)
         self.handed_over += 1
+        self._reassign = True  # its partition may now start further on, or not be needed
         logger.log(
             logging.DEBUG if why == "shutdown" else logging.INFO,
             "follower: %s %s[%s] handed back (%s)",

@@ -73,6 +73,25 @@ def fast_forward(name: str) -> None:
             )
 
 
+def skip_earlier_events(exclude: tuple[str, ...] = ()) -> None:
+    """Move every consumer's checkpoints (but `exclude`'s) to the end of the log."""
+    for name, consumer in registry.consumers().items():
+        if name in exclude:
+            continue
+        target = target_for(consumer)
+        if isinstance(target, PostgresTarget):
+            target.setup()
+        for topic in registry.topics_of(consumer):
+            for partition in partitions(topic):
+                target.apply(
+                    topic,
+                    partition,
+                    [],
+                    expected_offset=target.next_offset(topic, partition),
+                    next_offset=kafka_end(topic, partition),
+                )
+
+
 def kafka_end(topic: str, partition: int) -> int:
     from projections import log
 
@@ -155,7 +174,10 @@ def start_worker(
 
 
 def start_follower(log: Path, *extra: str, slice_seconds: float = 60.0) -> subprocess.Popen[bytes]:
-    """The follower's worker, as the Procfile runs it (a long slice: tests see one follower)."""
+    """The follower's worker, as the Procfile runs it (a long slice: tests see one follower).
+    Every other consumer first skips what earlier tests left in the log: the follower would
+    hand those backlogs to catch-up tasks, which would keep this test's worker busy."""
+    skip_earlier_events(exclude=(PG, REDIS, "tests.ledger_totals"))
     return start_worker(
         log,
         "-c",
@@ -166,8 +188,8 @@ def start_follower(log: Path, *extra: str, slice_seconds: float = 60.0) -> subpr
     )
 
 
-def followed(name: str) -> bool:
-    """Whether the follower owns every partition `name` reads."""
+def followed(name: str, *, every: bool = True) -> bool:
+    """Whether the follower owns every partition `name` reads (with every=False: any)."""
     from projections.tasks import FOLLOWED, pending_key
 
     client = get_redis_connection("default")
@@ -176,4 +198,5 @@ def followed(name: str) -> bool:
         for topic in registry.topics_of(registry.consumer(name))
         for partition in partitions(topic)
     ]
-    return all(value == FOLLOWED.encode() for value in client.mget(keys))
+    owned = [value == FOLLOWED.encode() for value in client.mget(keys)]
+    return all(owned) if every else any(owned)
