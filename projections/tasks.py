@@ -89,14 +89,24 @@ def wake(name: str, topic: str, partition: int, *, force: bool = False) -> None:
 
 
 def on_published(published: Sequence[Any]) -> None:
-    """Relay hook: wake every projection reading a partition that just received events."""
+    """Relay hook: wake every projection reading a partition that just received events (the
+    flags of all of them set in one round trip; most are held by the follower)."""
     partitions: dict[str, set[int]] = defaultdict(set)
     for p in published:
         partitions[p.topic].add(p.partition)
-    for topic, parts in partitions.items():
-        for projection in registry.readers_of(topic):
-            for partition in parts:
-                wake(projection.name, topic, partition)
+    pairs = [
+        (projection.name, topic, partition)
+        for topic, parts in partitions.items()
+        for projection in registry.readers_of(topic)
+        for partition in sorted(parts)
+    ]
+    with get_redis_connection("default").pipeline(transaction=False) as pipe:
+        for pair in pairs:
+            pipe.set(pending_key(*pair), 1, nx=True, ex=QUEUED_FLAG_TTL)
+        flagged = pipe.execute()
+    for pair, queued in zip(pairs, flagged, strict=True):
+        if queued:
+            catch_up_partition.delay(*pair)
 
 
 @shared_task(name="projections.catch_up_all", acks_late=True, ignore_result=True)

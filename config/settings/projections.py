@@ -25,11 +25,11 @@ SIDE_EFFECTS: list[str] = [
 PROJECTIONS_BATCH_SIZE = env.int("PROJECTIONS_BATCH_SIZE", default=1000)
 # Seconds a catch-up task works before it re-enqueues itself behind other projections' tasks.
 PROJECTIONS_TASK_SLICE = env.float("PROJECTIONS_TASK_SLICE", default=2.0)
-# The follower (projections.follower, the Procfile's `follower` worker): seconds per slice (a
-# slice ends by applying what is left and handing its partitions over to the next one), seconds
+# The follower (projections.follower, the Procfile's `follower` worker): seconds per slice (the
+# next slice takes its partitions over; keep it well under CELERY_TASK_TIME_LIMIT), seconds
 # between its looks at what it owns (wanted by a rebuild or a redrive, lagging, newly free), and
 # how long its "queued" flags and liveness outlast a follower that died.
-PROJECTIONS_FOLLOW_SLICE = env.float("PROJECTIONS_FOLLOW_SLICE", default=10.0)
+PROJECTIONS_FOLLOW_SLICE = env.float("PROJECTIONS_FOLLOW_SLICE", default=60.0)
 PROJECTIONS_FOLLOW_REFRESH = env.float("PROJECTIONS_FOLLOW_REFRESH", default=0.5)
 PROJECTIONS_FOLLOW_FLAG_TTL = env.int("PROJECTIONS_FOLLOW_FLAG_TTL", default=3)
 # Attempts at one failing event before it is parked as a dead letter.
