@@ -126,6 +126,7 @@ def catch_up_all() -> int:
 
 
 FOLLOW_QUEUE = "projections_follow"
+FOLLOW_RETRY = 5.0  # seconds before a failed slice's successor starts
 
 
 def _chain_key() -> str:
@@ -164,11 +165,12 @@ def follow(token: str) -> int:
     def shutting_down() -> bool:
         return bool(redis.exists(*stops))
 
+    countdown: float | None
     try:
         ran = follower.follow(should_stop=shutting_down)
     except Exception:  # noqa: BLE001 - whatever it was, the live tail must come back
         logger.exception("follower: slice failed; the next one starts in a few seconds")
-        ran, countdown = True, settings.PROJECTIONS_FOLLOW_SLICE / 2
+        ran, countdown = True, FOLLOW_RETRY
     else:
         # Not run: another follower's slice holds the lock (a superseded chain, ending soon).
         countdown = None if ran else settings.PROJECTIONS_FOLLOW_REFRESH
