@@ -14,7 +14,7 @@ the catch-up tasks, which it wakes. It lets go of a partition
 - when a batch fails, or touches a parked stream: tasks isolate the poison event, with retries;
 - when someone waits for its lock (locks.acquire: a rebuild, a redrive), after applying what is
   left of it;
-- when its worker shuts down, likewise;
+- when its worker shuts down (catch-up tasks are woken for what is left);
 - at the end of its slice (PROJECTIONS_FOLLOW_SLICE): the next slice, enqueued then, takes over
   from the checkpoints.
 Checkpoints move exactly as a task moves them (targets' conditional apply), so a follower and a
@@ -303,12 +303,7 @@ class Follower:
         owned = self.owned.pop(pair)
         self.handed_over += 1
         self._reassign = True  # its partition may now start further on, or not be needed
-        logger.log(
-            logging.DEBUG if why == "shutdown" else logging.INFO,
-            "follower: %s %s[%s] handed back (%s)",
-            *pair,
-            why,
-        )
+        logger.info("follower: %s %s[%s] handed back (%s)", *pair, why)
         name, topic, partition = pair
         self._redis.delete(pending_key(*pair))
         try:
@@ -330,25 +325,35 @@ class Follower:
     def _let_go_of_all(self, ending: str) -> None:
         """At the end of a slice the next one, enqueued right after, takes over from the
         checkpoints: the flags stay up for it (wake-ups meanwhile would only start tasks that
-        race it for the locks), and expire if it does not come. On shutdown, what is left is
-        applied first and the partitions go back to the tasks; after a failure, tasks are woken
-        for all of them."""
+        race it for the locks), and expire if it does not come. On shutdown the partitions go
+        back to the tasks, which are woken for those with events left; after a failure, for
+        all of them."""
         from projections.tasks import pending_key
         from projections.tasks import wake as wake_task
 
-        if ending == "shutdown":
-            for pair in list(self.owned):
-                self._let_go(pair, ending, wake=False, drain=True)
-            return
-        pairs = list(self.owned)
+        owned, pairs = dict(self.owned), list(self.owned)
         if not pairs:
             return
         self.owned.clear()
-        if ending == "failure":
+        behind: set[Pair] = set()
+        if ending != "end of slice":
             self._redis.delete(*[pending_key(*pair) for pair in pairs])
+        if ending == "shutdown":
+            # Only what is behind the partition's end (looked up after the flags went: what
+            # comes later wakes its task itself) goes to the tasks.
+            ends = {
+                tp: self.consumer().get_watermark_offsets(TopicPartition(*tp), timeout=5)[1]
+                for tp in {pair[1:] for pair in pairs}
+            }
+            behind = {pair for pair in pairs if ends[pair[1:]] > owned[pair].offset}
         locks.unlock_many(pairs)
-        dirty = locks.take_dirty_many(pairs)  # (a follower applied what they were woken for)
-        for pair in pairs if ending == "failure" else ():
+        dirty = locks.take_dirty_many(pairs)
+        if ending == "failure":
+            behind = set(pairs)
+        elif ending == "shutdown":
+            behind |= dirty
+        # (At the end of a slice, the dirty marks are for what the follower applied.)
+        for pair in sorted(behind):
             wake_task(*pair)
         logger.debug(
             "follower: %s partitions handed back (%s; %s dirty)", len(pairs), ending, len(dirty)

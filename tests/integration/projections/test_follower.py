@@ -123,6 +123,9 @@ def test_a_killed_follower_leaves_its_partitions_to_catch_up_tasks(tmp_path: Pat
 def test_a_rebuild_takes_the_partitions_from_the_follower_which_takes_them_back(
     tmp_path: Path,
 ) -> None:
+    """With a catch-up worker too, as the Procfile runs them: a wake-up the follower left for a
+    partition it let go of is a task's to run before the follower takes the partition back."""
+    worker = start_worker(tmp_path / "worker.log", "-c", "2")
     follower = start_follower(tmp_path / "follower.log")
     try:
         wait_for("the follower to own the partitions", lambda: followed(PG))
@@ -133,13 +136,15 @@ def test_a_rebuild_takes_the_partitions_from_the_follower_which_takes_them_back(
         replay.rebuild(PG, restart=True)  # waits for every partition's lock
         assert time.monotonic() - started < 30
         expect_versions(prefix, 5, 4)
-        wait_for("the follower to take the partitions back", lambda: followed(PG), 10)
+        wait_for("the follower to take the partitions back", lambda: followed(PG), 30)
         publish(f"{prefix}-after", streams=5, deposits=3)
         wait_for("the follower to apply new events", lambda: lag(PG) + lag(REDIS) == 0, 30)
         expect_versions(f"{prefix}-after", 5, 4)
     finally:
-        follower.send_signal(signal.SIGTERM)
-        follower.wait(timeout=30)
+        for process in (follower, worker):
+            process.send_signal(signal.SIGTERM)
+        for process in (follower, worker):
+            process.wait(timeout=60)
 
 
 def test_one_chain_of_slices_lives_and_a_superseded_slice_ends_at_once() -> None:
