@@ -66,13 +66,21 @@ def _wait_for_leaders(admin: Any, names: list[str], timeout: float) -> None:
 
 
 def _leaders_answer(admin: Any, partitions: dict[str, list[int]]) -> bool:
-    wanted = {TopicPartition(t, p): OffsetSpec.latest() for t, ps in partitions.items() for p in ps}  # type: ignore[no-untyped-call]
     try:
-        for future in admin.list_offsets(wanted, request_timeout=5).values():
-            future.result()
+        log_ends(admin, [(t, p) for t, ps in partitions.items() for p in ps])
     except KafkaException:
         return False
     return True
+
+
+def log_ends(admin: Any, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """Each partition's end (high watermark), in one request per leader."""
+    latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+    wanted = {TopicPartition(t, p): latest for t, p in partitions}
+    return {
+        (tp.topic, tp.partition): int(future.result().offset)
+        for tp, future in admin.list_offsets(wanted, request_timeout=5).items()
+    }
 
 
 def delete_topics(bootstrap_servers: str, names: list[str], *, timeout: float = 30.0) -> None:

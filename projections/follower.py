@@ -34,6 +34,7 @@ from django.conf import settings
 from django_redis import get_redis_connection
 
 from eventstore.events import EventEnvelope
+from eventstore.kafka_admin import admin_client, log_ends
 from eventstore.projection import Projection
 from projections import locks, registry
 from projections.runner import (
@@ -341,10 +342,10 @@ class Follower:
         if ending == "shutdown":
             # Only what is behind the partition's end (looked up after the flags went: what
             # comes later wakes its task itself) goes to the tasks.
-            ends = {
-                tp: self.consumer().get_watermark_offsets(TopicPartition(*tp), timeout=5)[1]
-                for tp in {pair[1:] for pair in pairs}
-            }
+            ends = log_ends(
+                admin_client(settings.KAFKA_BOOTSTRAP_SERVERS),
+                sorted({(topic, partition) for _name, topic, partition in pairs}),
+            )
             behind = {pair for pair in pairs if ends[pair[1:]] > owned[pair].offset}
         locks.unlock_many(pairs)
         dirty = locks.take_dirty_many(pairs)

@@ -56,8 +56,8 @@ def test_the_follower_applies_new_events_with_no_catch_up_task_and_stops_at_once
 ) -> None:
     """No worker consumes the catch-up queue and nothing wakes anything: the follower alone
     applies what the relay publishes; the relay's wake-ups enqueue nothing while it owns the
-    partitions; a warm shutdown ends its (60 s) slice at once and hands the partitions back."""
-    follower = start_follower(tmp_path / "follower.log")
+    partitions; a warm shutdown ends its (120 s) slice early and hands the partitions back."""
+    follower = start_follower(tmp_path / "follower.log", slice_seconds=120)
     try:
         wait_for("the follower to own the partitions", lambda: followed(PG) and followed(REDIS))
         prefix = f"follow-{uuid.uuid4().hex[:8]}"
@@ -71,7 +71,7 @@ def test_the_follower_applies_new_events_with_no_catch_up_task_and_stops_at_once
         started = time.monotonic()
         follower.send_signal(signal.SIGTERM)
         follower.wait(timeout=30)
-        assert time.monotonic() - started < 15, "the shutdown waited for the slice to end"
+        assert time.monotonic() - started < 60, "the shutdown waited for the slice to end"
     finally:
         if follower.poll() is None:
             follower.kill()
@@ -95,7 +95,7 @@ def test_a_killed_follower_leaves_its_partitions_to_catch_up_tasks(tmp_path: Pat
         wait_for("the follower to own the partitions", lambda: followed(PG) and followed(REDIS))
         start = applied()
         prefix = f"follow-kill-{uuid.uuid4().hex[:8]}"
-        publish(prefix, streams=30, deposits=150)
+        publish(prefix, streams=20, deposits=100)  # (later tests' rebuilds replay it all)
         wait_for("the follower to be mid-way", lambda: applied() - start > 300, 60)
     finally:
         follower.send_signal(signal.SIGKILL)
@@ -114,7 +114,7 @@ def test_a_killed_follower_leaves_its_partitions_to_catch_up_tasks(tmp_path: Pat
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=60)
-    expect_versions(prefix, 30, 151)
+    expect_versions(prefix, 20, 101)
     for name in (PG, REDIS):
         report = shadow.rebuild(name, restart=True, swap=False)  # a replay from scratch
         assert report.differences == 0, f"{name}: live and replayed differ"
@@ -132,9 +132,9 @@ def test_a_rebuild_takes_the_partitions_from_the_follower_which_takes_them_back(
         prefix = f"follow-rebuild-{uuid.uuid4().hex[:8]}"
         publish(prefix, streams=5, deposits=3)
         wait_for("the follower to apply them", lambda: lag(PG) == 0, 30)
-        started = time.monotonic()
-        replay.rebuild(PG, restart=True)  # waits for every partition's lock
-        assert time.monotonic() - started < 30
+        # Waits for every partition's lock: without the follower letting go, it never returns
+        # (the test's timeout fails it). From offset 0, through earlier tests' poison events.
+        replay.rebuild(PG, restart=True)
         expect_versions(prefix, 5, 4)
         wait_for("the follower to take the partitions back", lambda: followed(PG), 30)
         publish(f"{prefix}-after", streams=5, deposits=3)
