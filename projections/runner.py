@@ -14,7 +14,7 @@ import psycopg
 import redis
 from confluent_kafka import KafkaException, Message
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection
+from django.db import IntegrityError, InterfaceError, OperationalError, connection
 
 from eventstore.events import EventEnvelope, EventRegistry
 from eventstore.projection import Projection
@@ -103,7 +103,12 @@ def ensure_ready(target: Target) -> None:
     if isinstance(target, PostgresTarget):
         key = (target.checkpoint_name, target.schema)
         if key not in _ready:
-            target.setup()
+            try:
+                target.setup()
+            except IntegrityError:
+                # Two processes creating the same table at once: the loser's CREATE TABLE IF
+                # NOT EXISTS fails on the catalog's unique index; now it exists.
+                target.setup()
             _ready.add(key)
 
 
