@@ -92,6 +92,9 @@ class Follower:
             return False
         ending = "failure"
         try:
+            # Connected before it takes anything: a first fetch must not wait for the
+            # bootstrap while the relay's wake-ups are already held off.
+            self.consumer().list_topics(timeout=10)
             self._follow()
             ending = "shutdown" if self.stopped else "end of slice"
         finally:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.engine import start_follower, start_worker
+from projections import registry
+from tests.support.engine import followed, start_follower, start_worker
 from tests.support.http import Http
 from tests.support.pg import ROOT, child_env, start_relay, wait_for
 from tests.support.shop import skip_earlier_events
@@ -65,6 +66,13 @@ def live_system(transactional_db: None, isolated_servers: None, tmp_path: Path) 
     processes = [web, relay, worker, follower]
     try:
         wait_for("the web server to listen", lambda: _serving(port), 60)
+        # Tests start once the follower owns the partitions: before, it would take them over
+        # (and their events) in the middle of a test.
+        wait_for(
+            "the follower to own every partition",
+            lambda: all(followed(name) for name in registry.consumers()),
+            60,
+        )
         yield Http(f"http://127.0.0.1:{port}")
     finally:
         for process in processes:
