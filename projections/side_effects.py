@@ -20,6 +20,8 @@ logger = logging.getLogger("projections.side_effects")
 class SideEffectTarget(PostgresTarget):
     """'Applying' an event to a side effect records its job; the task runs it after commit."""
 
+    asynchronous_commit = False  # a job, once its task has been sent, is not lost in a crash
+
     def __init__(self, effect: SideEffect) -> None:
         self.effect = effect
         self.projection = effect  # type: ignore[assignment]

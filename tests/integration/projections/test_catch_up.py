@@ -25,6 +25,9 @@ from tests.support.engine import (
 )
 from tests.support.pg import wait_for
 
+TOTALS = "tests.ledger_totals"
+MAIL = "tests.deposit_mail"
+
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
@@ -45,17 +48,21 @@ def test_the_same_catch_up_delivered_twice_changes_nothing_the_second_time(name:
         assert all(first[k] == list(range(1, 11)) for k in first if ":versions:" in k)
 
 
-def test_a_stale_runner_cannot_apply_a_batch_twice() -> None:
-    """Two runners at the same checkpoint: only the first moves it; the second applies nothing."""
+@pytest.mark.parametrize("name", [PG, TOTALS, REDIS])
+def test_a_stale_runner_cannot_apply_a_batch_twice(name: str) -> None:
+    """Two runners at the same checkpoint: only the first moves it; the second applies nothing.
+    Through each way of applying: a Postgres transaction, a pipelined one (the checkpoint's
+    move raises, aborting the rest) and a Redis script."""
     from projections import log
     from projections.runner import CatchUp, apply_batch
     from projections.targets import target_for
 
     prefix = f"stale-{uuid.uuid4().hex[:8]}"
     publish(prefix, streams=6, deposits=3)
-    projection = registry.get(PG)
+    projection = registry.get(name)
     target = target_for(projection)
     topic = registry.topics_of(projection)[0]
+    batches = 0
     for partition in partitions(topic):
         start = target.next_offset(topic, partition)
         messages = log.read(topic, partition, start, 1000)
@@ -64,10 +71,62 @@ def test_a_stale_runner_cannot_apply_a_batch_twice() -> None:
         assert apply_batch(
             projection, target, topic, partition, messages, registry.event_registry(), CatchUp()
         )
+        applied = read_model(name, prefix)
         assert not apply_batch(
             projection, target, topic, partition, messages, registry.event_registry(), CatchUp()
         )
-    assert all(row[3] == [1, 2, 3, 4] for row in dump(PG, prefix))
+        assert read_model(name, prefix) == applied
+        assert target.next_offset(topic, partition) == (messages[-1].offset() or 0) + 1
+        batches += 1
+    assert batches > 0
+    if name == PG:
+        assert all(row[3] == [1, 2, 3, 4] for row in dump(PG, prefix))
+    elif name == TOTALS:
+        assert read_model(name, prefix) == [[f"{prefix}-{i}", "3", 4] for i in range(6)]
+    else:
+        assert all(v == [1, 2, 3, 4] for k, v in dump(REDIS, prefix).items() if ":versions:" in k)
+
+
+def read_model(name: str, prefix: str) -> Any:
+    if name != TOTALS:
+        return dump(name, prefix)
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT stream_id, total::text, events FROM test_ledger_total "
+            "WHERE stream_id LIKE %s ORDER BY stream_id",
+            [f"{prefix}-%"],
+        )
+        return [list(row) for row in cur.fetchall()]
+
+
+def test_a_failing_redis_command_fails_the_batch_as_multi_exec_did() -> None:
+    """The Redis script runs every command of the batch and moves the checkpoint even if one
+    of them fails (as MULTI/EXEC did: Redis rolls nothing back, and stopping half-way would
+    leave half a batch to be applied again), then raises the command's error."""
+    import redis
+    from django_redis import get_redis_connection
+
+    from projections.targets import RedisTarget, redis_namespace
+
+    class Clumsy(registry.get(REDIS).__class__):  # type: ignore[misc]
+        def apply_many(self, pipe: Any, envelopes: Any) -> None:
+            pipe.incr(self.key("before"))
+            pipe.hincrby(self.key("before"), "field", 1)  # WRONGTYPE: the key is a string
+            pipe.incr(self.key("after"))
+
+    client = get_redis_connection("default")
+    name = f"clumsy-{uuid.uuid4().hex[:8]}"
+    clumsy = Clumsy(redis_namespace(name))
+    target = RedisTarget(clumsy, checkpoint_name=name)
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        target.apply("t", 0, [], expected_offset=0, next_offset=1)
+    assert target.next_offset("t", 0) == 1
+    assert client.get(clumsy.key("before")) == b"1" and client.get(clumsy.key("after")) == b"1"
+    assert not target.apply("t", 0, [], expected_offset=0, next_offset=1)
+    assert client.get(clumsy.key("after")) == b"1"
+    client.delete(clumsy.key("before"), clumsy.key("after"), target.checkpoint_key("t", 0))
 
 
 @pytest.mark.parametrize("with_follower", [False, True], ids=["tasks", "follower"])
@@ -173,7 +232,7 @@ def test_a_pipelined_projection_applies_the_same_and_still_isolates_a_poison_eve
 
     monkeypatch.setattr(LedgerTotals, "server_binding", server_binding)
 
-    totals = "tests.ledger_totals"
+    totals = TOTALS
     fast_forward(totals)
     prefix = f"pipe-{uuid.uuid4().hex[:8]}"
     publish(prefix, streams=8, deposits=5, amount=Decimal(2))
@@ -197,3 +256,28 @@ def test_a_pipelined_projection_applies_the_same_and_still_isolates_a_poison_eve
     letters = list(DeadLetter.objects.filter(projection=totals))
     assert [(d.stream_id, d.status) for d in letters] == [(f"{prefix}-0", "parked")]
     assert "division by zero" in letters[0].error
+
+
+@pytest.mark.parametrize("name", [PG, TOTALS, MAIL])
+def test_read_models_commit_without_waiting_for_the_disk_and_side_effects_wait(name: str) -> None:
+    """A read model's batch commits with synchronous_commit off (a crash loses whole batches,
+    which are applied again); a side effect's jobs are sent to their tasks, so their
+    transaction waits for the disk as usual."""
+    from django.db import connection
+
+    from projections.targets import target_for
+
+    statements: list[str] = []
+
+    def spy(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    consumer = registry.consumer(name)
+    target = target_for(consumer)
+    topic = registry.topics_of(consumer)[0]
+    offset = target.next_offset(topic, 0)
+    with connection.execute_wrapper(spy):
+        assert target.apply(topic, 0, [], expected_offset=offset, next_offset=offset)
+    asynchronous = "SET LOCAL synchronous_commit TO off" in statements
+    assert asynchronous == (name != MAIL), statements
