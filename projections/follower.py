@@ -230,14 +230,7 @@ class Follower:
 
     def _refresh(self) -> None:
         """Keep the flags up, let go of what is wanted or lags, take what is free."""
-        from projections.tasks import FOLLOWED, pending_key
-
-        ttl = settings.PROJECTIONS_FOLLOW_FLAG_TTL
-        with self._redis.pipeline(transaction=False) as pipe:
-            pipe.set(alive_key(), 1, ex=ttl)
-            for pair in self.owned:
-                pipe.set(pending_key(*pair), FOLLOWED, ex=ttl)
-            pipe.execute()
+        self._raise_flags(list(self.owned), alive=True)
         wanted = locks.wanted(self._pairs)
         for pair in [p for p in self.owned if p in wanted]:
             self._let_go(pair, "wanted", wake=False, drain=True)
@@ -262,10 +255,7 @@ class Follower:
         taken = locks.try_lock_many(free)
         if not taken:
             return
-        with self._redis.pipeline(transaction=False) as pipe:
-            for pair in taken:
-                pipe.set(pending_key(*pair), FOLLOWED, ex=settings.PROJECTIONS_FOLLOW_FLAG_TTL)
-            pipe.execute()
+        self._raise_flags(taken)
         found = [registry.consumer(name) for name, _t, _p in taken]
         found_targets = [target_for(projection) for projection in found]
         for target in found_targets:
@@ -285,6 +275,19 @@ class Follower:
             tp = pair[1:]
             if tp not in self.position or self.position[tp] > offset:
                 self._reassign = True
+
+    def _raise_flags(self, pairs: list[Pair], *, alive: bool = False) -> None:
+        """Set (or keep up) the "queued" flags of `pairs` to FOLLOWED, and with `alive` the
+        follower's own mark, for PROJECTIONS_FOLLOW_FLAG_TTL seconds: one round trip."""
+        from projections.tasks import FOLLOWED, pending_key
+
+        ttl = settings.PROJECTIONS_FOLLOW_FLAG_TTL
+        with self._redis.pipeline(transaction=False) as pipe:
+            if alive:
+                pipe.set(alive_key(), 1, ex=ttl)
+            for pair in pairs:
+                pipe.set(pending_key(*pair), FOLLOWED, ex=ttl)
+            pipe.execute()
 
     def _let_go_if_behind(self, pair: Pair) -> bool:
         """A backlog of more than a batch goes to catch-up tasks, which spread it over the
