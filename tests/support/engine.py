@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -43,6 +47,29 @@ def relay() -> None:
             dsn=postgres_dsn(), bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS, idle_wait=0.2
         )
     ).run(once=True)
+
+
+@contextlib.contextmanager
+def own_log() -> Iterator[str]:
+    """Kafka topics of the test's own, under a new prefix (also in os.environ, for the worker
+    processes it starts), removed after it. A rebuild from offset 0 then reads only what the
+    test published, not the whole session's log: its time no longer depends on the tests
+    that ran before. Yields the prefix."""
+    from eventstore.kafka_admin import delete_topics, ensure_topics
+
+    base, topics = settings.KAFKA_TOPIC_PREFIX, settings.KAFKA_TOPICS
+    prefix = f"{base}{uuid.uuid4().hex[:6]}."
+    own = {f"{prefix}{name.removeprefix(base)}": config for name, config in topics.items()}
+    ensure_topics(settings.KAFKA_BOOTSTRAP_SERVERS, own)
+    relay()  # what earlier tests left unpublished goes to the earlier topics
+    settings.KAFKA_TOPIC_PREFIX, settings.KAFKA_TOPICS = prefix, own
+    os.environ["KAFKA_TOPIC_PREFIX"] = prefix
+    try:
+        yield prefix
+    finally:
+        settings.KAFKA_TOPIC_PREFIX, settings.KAFKA_TOPICS = base, topics
+        os.environ["KAFKA_TOPIC_PREFIX"] = base
+        delete_topics(settings.KAFKA_BOOTSTRAP_SERVERS, list(own))
 
 
 def fast_forward(name: str) -> None:
@@ -143,11 +170,31 @@ def lag(name: str) -> int:
     return sum(row.lag for row in status([name]))
 
 
+_started: list[subprocess.Popen[bytes]] = []
+
+
+def stop_leftover_workers() -> int:
+    """Stop the workers a test started and left running (it failed before its own cleanup);
+    how many there were. Else they would go on consuming this run's queues, and CPU, for the
+    rest of the session."""
+    left = [p for p in _started if p.poll() is None]
+    _started.clear()
+    for p in left:
+        p.send_signal(signal.SIGTERM)
+    for p in left:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    return len(left)
+
+
 def start_worker(
     log: Path, *extra: str, queues: str = "projections", env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
     with open(log, "ab") as fh:
-        return subprocess.Popen(
+        process = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -171,6 +218,8 @@ def start_worker(
             stdout=fh,
             stderr=subprocess.STDOUT,
         )
+    _started.append(process)
+    return process
 
 
 def start_follower(log: Path, *extra: str, slice_seconds: float = 60.0) -> subprocess.Popen[bytes]:

@@ -10,7 +10,7 @@ from django.conf import settings
 from django_redis import get_redis_connection
 
 from projections.tasks import FOLLOW_QUEUE
-from tests.support.engine import PG, REDIS, fast_forward
+from tests.support.engine import PG, REDIS, fast_forward, own_log
 
 TOTALS = "tests.ledger_totals"
 
@@ -47,3 +47,10 @@ def fresh_read_models(transactional_db: None) -> Iterator[None]:
         fast_forward(name)
     yield
     _switches_off()
+
+
+@pytest.fixture
+def own_topics() -> Iterator[str]:
+    """For a test that rebuilds from offset 0: topics of its own (see own_log)."""
+    with own_log() as prefix:
+        yield prefix

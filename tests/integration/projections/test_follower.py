@@ -81,6 +81,7 @@ def test_the_follower_applies_new_events_with_no_catch_up_task_and_stops_at_once
     assert queued_catch_ups(PG) > 0
 
 
+@pytest.mark.usefixtures("own_topics")
 def test_a_killed_follower_leaves_its_partitions_to_catch_up_tasks(tmp_path: Path) -> None:
     """kill -9 of the follower mid-way: its locks go with its connection and its flags expire;
     catch-up tasks finish the job, and the read models equal a replay from scratch."""
@@ -95,7 +96,7 @@ def test_a_killed_follower_leaves_its_partitions_to_catch_up_tasks(tmp_path: Pat
         wait_for("the follower to own the partitions", lambda: followed(PG) and followed(REDIS))
         start = applied()
         prefix = f"follow-kill-{uuid.uuid4().hex[:8]}"
-        publish(prefix, streams=20, deposits=100)  # (later tests' rebuilds replay it all)
+        publish(prefix, streams=20, deposits=100)
         wait_for("the follower to be mid-way", lambda: applied() - start > 300, 60)
     finally:
         follower.send_signal(signal.SIGKILL)
@@ -120,6 +121,7 @@ def test_a_killed_follower_leaves_its_partitions_to_catch_up_tasks(tmp_path: Pat
         assert report.differences == 0, f"{name}: live and replayed differ"
 
 
+@pytest.mark.usefixtures("own_topics")
 def test_a_rebuild_takes_the_partitions_from_the_follower_which_takes_them_back(
     tmp_path: Path,
 ) -> None:

@@ -132,6 +132,7 @@ def _poison_parks_its_stream_and_a_redrive_converges(tmp_path: Path) -> None:
         worker.wait(timeout=60)
 
 
+@pytest.mark.usefixtures("own_topics")
 def test_kill_9_of_a_worker_mid_batch_ends_equal_to_a_rebuild_from_scratch(
     tmp_path: Path,
 ) -> None:
@@ -183,6 +184,7 @@ def test_replay_command_names_unknown_projections_and_dry_runs_without_changes()
     assert status([PG]) == before
 
 
+@pytest.mark.usefixtures("own_topics")
 def test_a_stopped_rebuild_resumes_where_it_stopped() -> None:
     prefix = f"resume-{uuid.uuid4().hex[:8]}"
     publish(prefix, streams=30, deposits=60)
@@ -211,6 +213,7 @@ def test_a_stopped_rebuild_resumes_where_it_stopped() -> None:
         assert dump(name, prefix) == expected[name]
 
 
+@pytest.mark.usefixtures("own_topics")
 def test_a_rebuild_in_several_processes_equals_one_in_this_process(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
