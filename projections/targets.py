@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import redis
@@ -75,18 +75,10 @@ def write_dead_letters(cur: Any, rows: Sequence[dict[str, Any]]) -> None:
         cur.execute(_INSERT_DEAD_LETTER, row)
 
 
-_ADVANCE_CHECKPOINT = """
-UPDATE proj_checkpoint SET next_offset = %s, updated_at = now()
-WHERE projection = %s AND topic = %s AND partition = %s AND next_offset = %s
-"""
-# proj_advance (migration 0004): the same move, raising this SQLSTATE where the above matches
-# no row.
+# proj_advance (migration 0004) moves the checkpoint from the expected offset to the next one,
+# taking its row lock (a concurrent runner waits, then finds it moved), or raises this SQLSTATE.
 _ADVANCE = "SELECT proj_advance(%s, %s, %s, %s, %s)"
 CHECKPOINT_MOVED = "PJ001"
-_FIRST_CHECKPOINT = """
-INSERT INTO proj_checkpoint (projection, topic, partition, next_offset, updated_at)
-VALUES (%s, %s, %s, %s, now()) ON CONFLICT DO NOTHING
-"""
 
 
 def _sqlstate(exc: BaseException) -> str | None:
@@ -134,16 +126,15 @@ class PostgresTarget(Target):
     # log anyway; side-effect jobs (SideEffectTarget) keep waiting.
     asynchronous_commit = True
 
-    def _commit_without_waiting(self, cur: Any) -> None:
-        if self.asynchronous_commit:
-            cur.execute("SET LOCAL synchronous_commit TO off")
-
     def _pipelined(self) -> bool:
         return isinstance(self.projection, PostgresProjection) and self.projection.pipelined
 
     def _pipeline(self) -> contextlib.AbstractContextManager[Any]:
-        if self._pipelined():
-            return connection.connection.pipeline()  # type: ignore[no-any-return]
+        """Pipeline mode for a pipelined projection's writes, unless the connection is in it
+        already (leaving a nested pipeline block would wait for the server's answers)."""
+        conn = connection.connection
+        if self._pipelined() and not conn.pgconn.pipeline_status:
+            return conn.pipeline()  # type: ignore[no-any-return]
         return contextlib.nullcontext()
 
     def _scope(self, cur: Any) -> None:
@@ -175,67 +166,39 @@ class PostgresTarget(Target):
         next_offset: int,
         dead_letters: Sequence[dict[str, Any]] = (),
     ) -> bool:
-        if self._pipelined() and connection.get_autocommit():
-            return self._apply_in_one_round_trip(
-                topic, partition, envelopes, expected_offset, next_offset, dead_letters
-            )
-        with transaction.atomic(), connection.cursor() as cur:
-            self._commit_without_waiting(cur)
-            # Moving the checkpoint first takes its row lock: a concurrent runner waits here,
-            # then finds the offset moved and changes nothing. One round trip instead of
-            # insert-if-missing, select for update and update.
-            cur.execute(
-                _ADVANCE_CHECKPOINT,
-                [next_offset, self.checkpoint_name, topic, partition, expected_offset],
-            )
-            if cur.rowcount != 1:
-                if expected_offset != 0:
-                    return False
-                cur.execute(
-                    _FIRST_CHECKPOINT, [self.checkpoint_name, topic, partition, next_offset]
-                )
-                if cur.rowcount != 1:
-                    return False
-            self._scope(cur)
-            if envelopes:
-                with self._pipeline(), _handler_cursor(self.projection, cur) as handler_cur:
-                    self.projection.apply_many(handler_cur, envelopes)
-            write_dead_letters(cur, dead_letters)
-        return True
-
-    def _apply_in_one_round_trip(
-        self,
-        topic: str,
-        partition: int,
-        envelopes: Sequence[EventEnvelope],
-        expected_offset: int,
-        next_offset: int,
-        dead_letters: Sequence[dict[str, Any]],
-    ) -> bool:
-        """For a pipelined projection (its handlers never read a result) outside any
-        transaction: BEGIN, the checkpoint's move, the handlers' writes, the dead letters and
-        COMMIT go to the server as one pipeline, answered in one round trip (four before:
-        BEGIN, the move, the handlers' pipeline, COMMIT). The move raises PJ001 if the
-        checkpoint is not at `expected_offset`, which aborts the rest."""
-        connection.ensure_connection()
-        conn = connection.connection
         try:
-            with conn.pipeline(), conn.transaction(), connection.cursor() as cur:
-                self._commit_without_waiting(cur)
+            with self._transaction(), connection.cursor() as cur:
+                if self.asynchronous_commit:
+                    cur.execute("SET LOCAL synchronous_commit TO off")
                 cur.execute(
                     _ADVANCE,
                     [self.checkpoint_name, topic, partition, expected_offset, next_offset],
                 )
                 self._scope(cur)
                 if envelopes:
-                    with _handler_cursor(self.projection, cur) as handler_cur:
+                    with self._pipeline(), _handler_cursor(self.projection, cur) as handler_cur:
                         self.projection.apply_many(handler_cur, envelopes)
                 write_dead_letters(cur, dead_letters)
         except Exception as exc:
-            if _sqlstate(exc) == CHECKPOINT_MOVED:
+            if _sqlstate(exc) == CHECKPOINT_MOVED:  # raised by the move: nothing was written
                 return False
             raise
         return True
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """The batch's transaction. For handlers that never read a result, outside any
+        transaction, in pipeline mode: BEGIN, the checkpoint's move, the writes, the dead
+        letters and COMMIT go to the server together, answered in one round trip (four
+        otherwise), and the move raising aborts the rest."""
+        if self._pipelined() and connection.get_autocommit():
+            connection.ensure_connection()
+            conn = connection.connection
+            with conn.pipeline(), conn.transaction():
+                yield
+        else:
+            with transaction.atomic():
+                yield
 
     def apply_redrive(self, envelope: EventEnvelope, dead_letter_id: int) -> None:
         with transaction.atomic(), connection.cursor() as cur:
