@@ -335,8 +335,7 @@ class Follower:
         race it for the locks), and expire if it does not come. On shutdown the partitions go
         back to the tasks, which are woken for those with events left; after a failure, for
         all of them."""
-        from projections.tasks import pending_key
-        from projections.tasks import wake as wake_task
+        from projections.tasks import pending_key, wake_many
 
         owned, pairs = dict(self.owned), list(self.owned)
         if not pairs:
@@ -360,8 +359,7 @@ class Follower:
         elif ending == "shutdown":
             behind |= dirty
         # (At the end of a slice, the dirty marks are for what the follower applied.)
-        for pair in sorted(behind):
-            wake_task(*pair)
+        wake_many(sorted(behind))
         logger.debug(
             "follower: %s partitions handed back (%s; %s dirty)", len(pairs), ending, len(dirty)
         )

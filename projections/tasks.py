@@ -82,31 +82,34 @@ QUEUED_FLAG_TTL = 60  # seconds: a lost task message suppresses wake-ups at most
 def wake(name: str, topic: str, partition: int, *, force: bool = False) -> None:
     """Enqueue a catch-up unless one is already queued and not yet started. `force` enqueues
     regardless: the periodic safety net must work even if a queued message was lost."""
-    key = pending_key(name, topic, partition)
-    flagged = get_redis_connection("default").set(key, 1, nx=True, ex=QUEUED_FLAG_TTL)
-    if flagged or force:
-        catch_up_partition.delay(name, topic, partition)
+    wake_many([(name, topic, partition)], force=force)
 
 
-def on_published(published: Sequence[Any]) -> None:
-    """Relay hook: wake every projection reading a partition that just received events (the
-    flags of all of them set in one round trip; most are held by the follower)."""
-    partitions: dict[str, set[int]] = defaultdict(set)
-    for p in published:
-        partitions[p.topic].add(p.partition)
-    pairs = [
-        (projection.name, topic, partition)
-        for topic, parts in partitions.items()
-        for projection in registry.readers_of(topic)
-        for partition in sorted(parts)
-    ]
+def wake_many(pairs: Sequence[tuple[str, str, int]], *, force: bool = False) -> None:
+    """`wake` for each (projection, topic, partition), their flags set in one round trip."""
     with get_redis_connection("default").pipeline(transaction=False) as pipe:
         for pair in pairs:
             pipe.set(pending_key(*pair), 1, nx=True, ex=QUEUED_FLAG_TTL)
         flagged = pipe.execute()
     for pair, queued in zip(pairs, flagged, strict=True):
-        if queued:
+        if queued or force:
             catch_up_partition.delay(*pair)
+
+
+def on_published(published: Sequence[Any]) -> None:
+    """Relay hook: wake every projection reading a partition that just received events (most
+    are held by the follower, whose flags make this enqueue nothing)."""
+    partitions: dict[str, set[int]] = defaultdict(set)
+    for p in published:
+        partitions[p.topic].add(p.partition)
+    wake_many(
+        [
+            (projection.name, topic, partition)
+            for topic, parts in partitions.items()
+            for projection in registry.readers_of(topic)
+            for partition in sorted(parts)
+        ]
+    )
 
 
 @shared_task(name="projections.catch_up_all", acks_late=True, ignore_result=True)
