@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -100,11 +100,15 @@ def fast_forward(name: str) -> None:
             )
 
 
-def skip_earlier_events(exclude: tuple[str, ...] = ()) -> None:
-    """Move every consumer's checkpoints (but `exclude`'s) to the end of the log."""
-    for name, consumer in registry.consumers().items():
+def skip_earlier_events(
+    names: Iterable[str] | None = None, *, exclude: tuple[str, ...] = ()
+) -> None:
+    """Move the checkpoints of `names` (default: every consumer but `exclude`) to the end of
+    the log."""
+    for name in registry.consumers() if names is None else names:
         if name in exclude:
             continue
+        consumer = registry.consumer(name)
         target = target_for(consumer)
         if isinstance(target, PostgresTarget):
             target.setup()

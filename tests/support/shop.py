@@ -48,26 +48,9 @@ def a_product(*, stock: int = 10, price: str = "20.00", publish: bool = True) ->
 def skip_earlier_events() -> None:
     """Start every module consumer at the end of the log. Tests on a flushed database would
     otherwise re-apply earlier tests' events (Kafka keeps them), and re-run their reactions."""
-    from projections import registry
-    from projections.status import partitions
-    from projections.targets import target_for
-    from tests.support.engine import kafka_end
+    from tests.support.engine import skip_earlier_events as skip
 
-    for name in [*ALL_READ_MODELS, "users.profile_lifecycle"]:
-        consumer = registry.consumer(name)
-        target = target_for(consumer)
-        if hasattr(target, "setup"):
-            target.setup()
-        for topic in registry.topics_of(consumer):
-            for partition in partitions(topic):
-                start = target.next_offset(topic, partition)
-                target.apply(
-                    topic,
-                    partition,
-                    [],
-                    expected_offset=start,
-                    next_offset=kafka_end(topic, partition),
-                )
+    skip([*ALL_READ_MODELS, "users.profile_lifecycle"])
 
 
 def run_engine(*names: str) -> None:
