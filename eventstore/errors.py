@@ -45,3 +45,11 @@ class UnknownEventType(EventStoreError):
 
 class SerializationError(EventStoreError):
     """An event cannot be written or read as JSON (bad field value, missing upcaster, ...)."""
+
+
+class ReadOnlyStore(EventStoreError):
+    """An append where the store is read-only: during a rebuild of read models, which never
+    append (code that decides belongs in a reaction, which a rebuild never runs)."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"the event store is read-only during {why}: read models never append")

@@ -10,8 +10,10 @@ backs the check up. With inline projections the call and the projections share o
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -21,7 +23,12 @@ import psycopg
 from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 
 from eventstore.aggregate import Snapshotted
-from eventstore.errors import ConcurrencyError, IdempotencyConflict, UniquenessError
+from eventstore.errors import (
+    ConcurrencyError,
+    IdempotencyConflict,
+    ReadOnlyStore,
+    UniquenessError,
+)
 from eventstore.events import EventEnvelope, EventRegistry, Metadata, new_envelope
 from eventstore.serialization import decode_payload, payload_to_dict
 from eventstore.store import AppendResult, Claim, InlineProjection, Release, wants
@@ -36,6 +43,35 @@ _EVENT_COLUMNS = (
 )
 _APPEND_SQL = "SELECT es_append(%s, %s, %s, %s::jsonb, %s, %s::jsonb, %s::jsonb, %s::jsonb)"
 _SELECT = f"SELECT position, {_EVENT_COLUMNS.replace('payload', 'payload::text')} FROM es_event"
+
+
+# The relay's record: below its frontier, every id is published or rolled back except in gaps.
+_SETTLED_SQL = (
+    "SELECT least((SELECT min(g) FROM unnest(gap_lo) g), frontier + 1) "  # least skips NULL
+    "FROM es_relay_state WHERE id = 1"
+)
+_LOG_SQL = (
+    f"SELECT o.id, e.position, {', '.join('e.' + c for c in _EVENT_COLUMNS.split(', '))}::text "
+    "FROM es_outbox o JOIN es_event e ON e.position = o.event_position "
+    "WHERE o.id >= %s AND o.id < %s AND o.topic = ANY(%s) AND e.event_type = ANY(%s) "
+    "ORDER BY o.id LIMIT %s"
+)
+_read_only: ContextVar[str | None] = ContextVar("eventstore_read_only", default=None)
+
+
+@contextlib.contextmanager
+def read_only(why: str) -> Iterator[None]:
+    """Appends raise ReadOnlyStore inside this block (a rebuild of read models)."""
+    token = _read_only.set(why)
+    try:
+        yield
+    finally:
+        _read_only.reset(token)
+
+
+def set_read_only(why: str) -> None:
+    """For good, in this process (a forked rebuild process)."""
+    _read_only.set(why)
 
 
 class PostgresEventStore:
@@ -67,6 +103,8 @@ class PostgresEventStore:
     ) -> AppendResult:
         if not events:
             raise ValueError("append needs at least one event")
+        if (why := _read_only.get()) is not None:
+            raise ReadOnlyStore(why)
         metadata = metadata or Metadata()
         envelopes = [
             new_envelope(
@@ -171,6 +209,33 @@ class PostgresEventStore:
             causation_id=causation_id,
             position=position,
         )
+
+    # ------------------------------------------------------------------ the log's order
+
+    def settled_position(self) -> int:
+        """The first log position (outbox id: the order in which the relay hands events to
+        Kafka) that may still change: every position below it is an event committed and
+        published, or a transaction rolled back for good. It follows the relay's record: its
+        frontier, or the lowest gap (a transaction still open) below it."""
+        with connection.cursor() as cur:
+            cur.execute(_SETTLED_SQL)
+            row = cur.fetchone()
+        return int(row[0]) if row else 0
+
+    def read_log(
+        self,
+        start: int,
+        stop: int,
+        *,
+        topics: Sequence[str],
+        event_types: Sequence[str],
+        limit: int,
+    ) -> list[tuple[int, EventEnvelope]]:
+        """Events of `topics` and `event_types` at log positions in [start, stop), in log
+        order, with their positions."""
+        with connection.cursor() as cur:
+            cur.execute(_LOG_SQL, [start, stop, list(topics), list(event_types), limit])
+            return [(row[0], self._envelope(row[1:])) for row in cur.fetchall()]
 
     def version(self, stream_id: str) -> int:
         with connection.cursor() as cur:

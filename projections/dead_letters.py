@@ -10,13 +10,15 @@ never to be applied; the events blocked behind it then need a redrive.
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
 
+from eventstore.events import EventEnvelope
 from eventstore.serialization import decode_envelope
-from projections import locks, registry
+from projections import locks, reactions, registry
 from projections.models import DeadLetter
 from projections.targets import target_for
 
@@ -41,7 +43,7 @@ def active(projection: str | None = None) -> list[DeadLetter]:
 
 
 def redrive(projection_name: str, stream_id: str, *, lock_timeout: float = 30.0) -> Redrive:
-    projection = registry.get(projection_name)
+    apply = _redriver(projection_name)
     letters = list(
         DeadLetter.objects.filter(
             projection=projection_name, stream_id=stream_id, status__in=ACTIVE
@@ -53,7 +55,6 @@ def redrive(projection_name: str, stream_id: str, *, lock_timeout: float = 30.0)
     topic, partition = letters[0].topic, letters[0].partition
     _lock(projection_name, topic, partition, lock_timeout)
     try:
-        target = target_for(projection)
         events = registry.event_registry()
         # Re-read under the lock: a worker may have blocked more events meanwhile.
         letters = list(
@@ -64,7 +65,7 @@ def redrive(projection_name: str, stream_id: str, *, lock_timeout: float = 30.0)
         for letter in letters:
             envelope = decode_envelope(events, bytes(letter.message))
             try:
-                target.apply_redrive(envelope, letter.pk)
+                apply(envelope, letter.pk)
             except Exception as exc:  # noqa: BLE001 - the handler still fails: keep it parked
                 DeadLetter.objects.filter(pk=letter.pk).update(
                     status=DeadLetter.Status.PARKED,
@@ -78,6 +79,15 @@ def redrive(projection_name: str, stream_id: str, *, lock_timeout: float = 30.0)
         return result
     finally:
         locks.unlock(projection_name, topic, partition)
+
+
+def _redriver(name: str) -> Callable[[EventEnvelope, int], None]:
+    """How a dead letter of `name` is applied: by its read model's target, or by the reaction
+    on the facts as of the letter's position."""
+    if name in registry.reactions():
+        reaction = registry.reaction(name)
+        return lambda envelope, letter_id: reactions.apply_redrive(reaction, envelope, letter_id)
+    return target_for(registry.get(name)).apply_redrive
 
 
 def redrive_all(projection_name: str | None = None) -> dict[tuple[str, str], Redrive]:

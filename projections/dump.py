@@ -4,6 +4,7 @@ in a stable order, so two builds can be compared (live against rebuilt, live aga
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from django.db import connection
@@ -32,12 +33,28 @@ def _current_schema() -> str:
 
 
 def _dump_tables(projection: PostgresProjection, schema: str) -> dict[str, Any]:
+    """Each table's rows as JSON, without the surrogate keys a rebuild assigns afresh (identity
+    and serial columns): two builds of the same content dump the same."""
     out: dict[str, Any] = {}
     with connection.cursor() as cur:
         for table in projection.tables:
-            cur.execute(f'SELECT row_to_json(t)::text FROM "{schema}"."{table}" t ORDER BY 1')
+            columns = ", ".join(f'"{c}"' for c in _content_columns(cur, schema, table))
+            cur.execute(
+                f'SELECT row_to_json(t)::text FROM (SELECT {columns} FROM "{schema}"."{table}") t '
+                "ORDER BY 1"
+            )
             out[table] = [row[0] for row in cur.fetchall()]
     return out
+
+
+def _content_columns(cur: Any, schema: str, table: str) -> list[str]:
+    cur.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = %s AND is_identity = 'NO' "
+        "AND coalesce(column_default, '') NOT LIKE 'nextval(%%' ORDER BY ordinal_position",
+        [schema, table],
+    )
+    return [row[0] for row in cur.fetchall()]
 
 
 def _dump_keys(namespace: str) -> dict[str, Any]:
@@ -72,17 +89,38 @@ def _text(value: Any) -> Any:
 
 def differences(a: dict[str, Any], b: dict[str, Any]) -> int:
     """How many rows or keys differ between two dumps."""
-    count = 0
-    for name in set(a) | set(b):
+    return len(differing(a, b, limit=None))
+
+
+def differing(
+    a: dict[str, Any],
+    b: dict[str, Any],
+    *,
+    limit: int | None = 5,
+    sides: tuple[str, str] = ("the first", "the second"),
+) -> list[str]:
+    """The rows or keys that differ, described ("<table>: only in <side>: <row>"; a row
+    present twice in one and once in the other counts), at most `limit` of them."""
+    found: list[str] = []
+    for name in sorted(set(a) | set(b)):
         left, right = a.get(name), b.get(name)
         if (
             isinstance(left, list)
             and isinstance(right, list)
-            and name in a
-            and name in b
             and all(isinstance(x, str) for x in left + right)
         ):
-            count += len(set(left) ^ set(right))
+            only_left, only_right = Counter(left) - Counter(right), Counter(right) - Counter(left)
+            for row in sorted(only_left.elements()):
+                found.append(f"{name}: only in {sides[0]}: {row}")
+            for row in sorted(only_right.elements()):
+                found.append(f"{name}: only in {sides[1]}: {row}")
         elif left != right:
-            count += 1
-    return count
+            found.append(f"{name}: {_short(left)} != {_short(right)}")
+        if limit is not None and len(found) >= limit:
+            return found[:limit]
+    return found
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=_text)
+    return text if len(text) <= 200 else text[:197] + "..."

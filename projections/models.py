@@ -105,3 +105,55 @@ class SideEffectJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.effect} for {self.event_type} {self.event_id}: {self.status}"
+
+
+class ReactionCheckpoint(models.Model):
+    """Where a reaction is in the store's log (the next outbox id to read), moved in the same
+    transaction as its decisions; and from where it decides (an operator who skipped a range
+    moved this ahead: the events before it only record facts)."""
+
+    reaction = models.CharField(max_length=200, primary_key=True)
+    next_position = models.BigIntegerField(default=0)
+    decide_from = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "proj_reaction"
+
+    def __str__(self) -> str:
+        return f"{self.reaction} @ {self.next_position}"
+
+
+class Fact(models.Model):
+    """One fact a reaction keeps (eventstore.reaction.Facts), valid from the log position of
+    the event that recorded it until the one that changed it (exclusive of neither: a read as
+    of position p sees valid_from < p <= valid_to). The history is kept so that a decision,
+    whenever it runs (in order, redriven, re-run by an operator), sees the facts as of its
+    event."""
+
+    reaction = models.CharField(max_length=200)
+    scope = models.CharField(max_length=100)
+    subject = models.CharField(max_length=255)
+    key = models.CharField(max_length=255)
+    value = models.JSONField()
+    valid_from = models.BigIntegerField()
+    valid_to = models.BigIntegerField(null=True)
+
+    class Meta:
+        db_table = "proj_fact"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["reaction", "scope", "subject", "key"],
+                condition=models.Q(valid_to__isnull=True),
+                name="proj_fact_one_open",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["reaction", "scope", "subject", "key", "valid_from"]),
+            models.Index(fields=["reaction", "scope", "key"]),
+            models.Index(fields=["reaction", "key"]),
+            models.Index(fields=["reaction", "subject"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reaction}: {self.scope} {self.subject} {self.key} from {self.valid_from}"

@@ -10,6 +10,7 @@ from django.utils.module_loading import import_string
 
 from eventstore.events import EventRegistry
 from eventstore.projection import Projection, RedisProjection, SideEffect
+from eventstore.reaction import Reaction
 from eventstore.runtime import get_store
 
 
@@ -46,11 +47,42 @@ def side_effects() -> dict[str, SideEffect]:
     return found
 
 
+@functools.cache
+def reactions() -> dict[str, Reaction]:
+    found: dict[str, Reaction] = {}
+    for path in settings.REACTIONS:
+        instance = import_string(path)()
+        if instance.name in found or instance.name in projections():
+            raise ValueError(f"two consumers are named {instance.name!r}")
+        found[instance.name] = instance
+    return found
+
+
+def reaction(name: str) -> Reaction:
+    try:
+        return reactions()[name]
+    except KeyError:
+        raise UnknownProjection(
+            name,
+            sorted(reactions()),
+            f"no reaction named {name!r}; known: {', '.join(sorted(reactions())) or 'none'}",
+        ) from None
+
+
 def get(name: str) -> Projection:
-    """A read model (never a side effect: those are not rebuilt nor redriven)."""
+    """A read model (never a side effect nor a reaction: those are not rebuilt)."""
     try:
         return projections()[name]
     except KeyError:
+        if name in reactions():
+            raise UnknownProjection(
+                name,
+                sorted(projections()),
+                f"{name!r} is a reaction, not a read model: it decides (issues commands, "
+                "creates notifications), so a replay never runs it again. To re-run part of "
+                f"its history on purpose: manage.py reactions reset {name} --to POSITION "
+                "--dry-run",
+            ) from None
         if name in side_effects():
             raise UnknownProjection(
                 name,

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django_redis import get_redis_connection
 
+from eventstore.postgres import read_only
 from eventstore.projection import PostgresProjection, Projection, RedisProjection
 from projections import locks, registry
-from projections.dump import differences, dump
-from projections.replay import Progress, catch_up_to_end
+from projections.dump import differences, differing, dump
+from projections.replay import REBUILDING, Progress, catch_up_to_end
 from projections.status import partitions
 from projections.targets import PostgresTarget, RedisTarget, Target, redis_namespace, target_for
 
@@ -33,6 +34,7 @@ class ShadowReport:
     applied: int
     differences: int
     swapped: bool
+    examples: tuple[str, ...] = ()  # a few of the differing rows, described
 
 
 def shadow_name(name: str) -> str:
@@ -62,6 +64,18 @@ def rebuild(
     progress: Progress | None = None,
     batch_size: int | None = None,
 ) -> ShadowReport:
+    with read_only(REBUILDING):
+        return _rebuild(name, restart=restart, swap=swap, progress=progress, batch_size=batch_size)
+
+
+def _rebuild(
+    name: str,
+    *,
+    restart: bool,
+    swap: bool,
+    progress: Progress | None,
+    batch_size: int | None,
+) -> ShadowReport:
     projection = registry.get(name)
     target = shadow_target(projection)
     if restart or not in_progress(name):
@@ -79,10 +93,12 @@ def rebuild(
         for topic, partition in topics:  # the last few events, with the workers paused
             applied += catch_up_to_end(target, topic, partition, progress, batch_size)
             catch_up_to_end(live, topic, partition, None, batch_size)
-        diff = differences(dump(projection), _dump_shadow(projection))
+        live_dump, shadow_dump = dump(projection), _dump_shadow(projection)
+        diff = differences(live_dump, shadow_dump)
+        examples = tuple(differing(live_dump, shadow_dump, sides=("live", "shadow")))
         if swap:
             _swap(projection)
-        return ShadowReport(applied, diff, swap)
+        return ShadowReport(applied, diff, swap, examples)
     finally:
         for topic, partition in held:
             locks.unlock(name, topic, partition)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -15,9 +16,10 @@ from celery import shared_task
 from celery.signals import worker_ready, worker_shutting_down
 from confluent_kafka import KafkaException
 from django.conf import settings
+from django.db import connection
 from django_redis import get_redis_connection
 
-from projections import locks, registry
+from projections import locks, reactions, registry
 from projections.runner import INFRASTRUCTURE_ERRORS, catch_up
 from projections.targets import target_for
 
@@ -92,8 +94,79 @@ def wake_many(pairs: Sequence[tuple[str, str, int]], *, force: bool = False) -> 
             pipe.set(pending_key(*pair), 1, nx=True, ex=QUEUED_FLAG_TTL)
         flagged = pipe.execute()
     for pair, queued in zip(pairs, flagged, strict=True):
-        if queued or force:
+        if not (queued or force):
+            continue
+        if pair[1] == reactions.STORE_LOG:
+            react.delay(pair[0])
+        else:
             catch_up_partition.delay(*pair)
+
+
+def reaction_pair(name: str) -> tuple[str, str, int]:
+    """A reaction's (name, topic, partition) for the locks and flags: it reads one sequence."""
+    return (name, reactions.STORE_LOG, reactions.STORE_PARTITION)
+
+
+# How long a woken reaction waits for the relay to record what it published (the record runs
+# beside the wake-up), polling every RECORD_POLL seconds.
+RECORD_WAIT = 2.0
+RECORD_POLL = 0.01
+
+
+@shared_task(
+    name="projections.react",
+    acks_late=True,
+    ignore_result=True,
+    reject_on_worker_lost=True,
+    autoretry_for=INFRASTRUCTURE_ERRORS,
+    retry_backoff=True,
+    retry_backoff_max=30,
+    max_retries=8,
+)
+def react(name: str) -> dict[str, Any]:
+    """Run a reaction from its checkpoint to the settled end of the store's log, for at most
+    one time slice (a longer backlog re-enqueues itself)."""
+    reaction = registry.reaction(name)
+    pair = reaction_pair(name)
+    get_redis_connection("default").eval(_CLEAR_QUEUED, 1, pending_key(*pair))
+    totals = {"applied": 0, "dead_lettered": 0}
+    unfinished = {"more": False}
+
+    def work() -> None:
+        deadline = time.monotonic() + settings.PROJECTIONS_TASK_SLICE
+        waited_until = time.monotonic() + RECORD_WAIT
+        while True:
+            result = reactions.run(reaction, max_seconds=settings.PROJECTIONS_TASK_SLICE)
+            totals["applied"] += result.applied
+            totals["dead_lettered"] += result.dead_lettered
+            if not result.reached_end or time.monotonic() > deadline:
+                unfinished["more"] = not result.reached_end
+                return
+            # The relay wakes us as Kafka acknowledges, and records the batch beside that:
+            # wait (briefly) for the record, so that what woke us is applied now.
+            if not _wait_for_settling(min(deadline, waited_until)):
+                return
+
+    locks.run_owned(*pair, work)
+    if unfinished["more"]:
+        wake(*pair)
+    return totals
+
+
+def _wait_for_settling(deadline: float) -> bool:
+    """Whether the settled position moved before `deadline` while outbox rows wait past it."""
+    log = reactions.store()
+    settled = log.settled_position()
+    with connection.cursor() as cur:
+        cur.execute("SELECT max(id) FROM es_outbox")
+        highest = cur.fetchone()[0]
+    if highest is None or highest < settled:
+        return False
+    while time.monotonic() < deadline:
+        time.sleep(RECORD_POLL)
+        if log.settled_position() > settled:
+            return True
+    return False
 
 
 def on_published(published: Sequence[Any]) -> None:
@@ -102,6 +175,11 @@ def on_published(published: Sequence[Any]) -> None:
     partitions: dict[str, set[int]] = defaultdict(set)
     for p in published:
         partitions[p.topic].add(p.partition)
+    deciding = {
+        r.name
+        for r in registry.reactions().values()
+        if set(reactions.topics_of(r)) & set(partitions)
+    }
     wake_many(
         [
             (projection.name, topic, partition)
@@ -109,6 +187,7 @@ def on_published(published: Sequence[Any]) -> None:
             for projection in registry.readers_of(topic)
             for partition in sorted(parts)
         ]
+        + [reaction_pair(name) for name in sorted(deciding)]
     )
 
 
@@ -125,6 +204,10 @@ def catch_up_all() -> int:
     for name, topic, partition in partitions_with_lag():
         wake(name, topic, partition, force=True)
         woken += 1
+    for row in reactions.status(list(registry.reactions().values())):
+        if row.lag:
+            wake(*reaction_pair(row.reaction), force=True)
+            woken += 1
     return woken
 
 

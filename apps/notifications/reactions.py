@@ -1,46 +1,60 @@
 """Reactions to other modules' events: welcome, price drop for watchers, low stock for staff.
 
-They run as a projection (`notifications.reactions`) rather than a side effect: each reaction
-creates its notifications in the engine's transaction, with the checkpoint, so it happens
-exactly once per event, and an event whose reaction fails is parked as a dead letter (its
-stream waits behind it, others go on) and redriven by the operator. Each notification's id is
-derived from (event, person, kind), so running a reaction again (a replay, a redrive) creates
-nothing new; and sending is a separate side effect, which a replay never runs.
+A reaction (eventstore.reaction), not a read model: it decides who is told what, so a replay
+never runs it again. It reads the accounts, users and products events in the store's log order
+and keeps its own facts from them (who watches which product, each person's preferences, who is
+staff, each product's name), so that each decision is made on the facts as of its event: a
+watch recorded before a price drop is told of it, one recorded after is not, however far the
+read models lag and whatever happened since. Each notification's id derives from (event,
+person, kind), so an operator's re-run creates nothing new; sending is a side effect of the
+notification (`delivery.py`), never of a replay.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 
-from apps.accounts.events import AccountRegistered
-from apps.accounts.public import staff_account_ids
+from apps.accounts.events import (
+    AccountErased,
+    AccountLocked,
+    AccountRegistered,
+    AccountUnlocked,
+    RoleGranted,
+    RoleRevoked,
+)
 from apps.notifications import services
 from apps.notifications.aggregates import CHANNELS, KINDS
-from apps.notifications.models import Preference, Watcher
-from apps.products.events import PriceChanged, StockReserved
-from apps.products.public import product_name
+from apps.products.events import PriceChanged, ProductCreated, ProductRenamed, StockReserved
 from apps.shared.commands import Context
+from apps.users.events import (
+    NotificationPreferencesChanged,
+    ProductUnwatched,
+    ProductWatched,
+    ProfileCreated,
+    ProfileErased,
+)
 from eventstore.events import EventEnvelope
-from eventstore.projection import PostgresProjection, handles
+from eventstore.reaction import Facts, Reaction, reacts_to, remembers
+
+STAFF_ROLES = ("staff", "admin")
 
 
 def _ctx(e: EventEnvelope) -> Context:
     return Context(actor="notifications.reactions", correlation_id=e.correlation_id or e.event_id)
 
 
-def _channels(account_id: str, kind: str) -> tuple[str, ...]:
-    """The channels a person wants this kind on (none: they do not want it)."""
-    pref = Preference.objects.filter(account_id=account_id).first()
+def _channels(facts: Facts, account_id: str, kind: str) -> tuple[str, ...]:
+    """The channels a person wanted this kind on, as of the event (none: they did not)."""
+    pref = facts.get("preferences", account_id)
     if pref is None:
         return CHANNELS  # no preferences yet: the defaults (everything)
-    if kind not in pref.kinds:
+    if kind not in pref["kinds"]:
         return ()
-    return tuple(ch for ch in CHANNELS if ch in pref.channels)
+    return tuple(ch for ch in CHANNELS if ch in pref["channels"])
 
 
 def _notify(
+    facts: Facts,
     e: EventEnvelope,
     recipient: str,
     kind: str,
@@ -49,7 +63,7 @@ def _notify(
     only: tuple[str, ...] = CHANNELS,
 ) -> None:
     assert kind in KINDS
-    channels = tuple(ch for ch in _channels(recipient, kind) if ch in only)
+    channels = tuple(ch for ch in _channels(facts, recipient, kind) if ch in only)
     if channels:
         services.notify(
             recipient_id=recipient,
@@ -62,14 +76,65 @@ def _notify(
         )
 
 
-class Reactions(PostgresProjection):
+class Notifier(Reaction):
     name = "notifications.reactions"
-    topics = ("accounts", "products")
+    topics = ("accounts", "users", "products")
 
-    @handles(AccountRegistered)
-    def send_welcome_notification(self, cur: Any, e: EventEnvelope) -> None:
+    # ------------------------------------------------------------------ facts
+
+    @remembers(ProfileCreated, NotificationPreferencesChanged)
+    def _preferences(self, facts: Facts, e: EventEnvelope) -> None:
+        p = e.payload
+        facts.put(
+            "preferences",
+            p.profile_id,
+            value={"kinds": list(p.kinds), "channels": list(p.channels)},
+        )
+
+    @remembers(ProductWatched)
+    def _watched(self, facts: Facts, e: EventEnvelope) -> None:
+        facts.put("watchers", e.payload.product_id, e.payload.profile_id)
+
+    @remembers(ProductUnwatched)
+    def _unwatched(self, facts: Facts, e: EventEnvelope) -> None:
+        facts.drop("watchers", e.payload.product_id, e.payload.profile_id)
+
+    @remembers(ProductCreated, ProductRenamed)
+    def _named(self, facts: Facts, e: EventEnvelope) -> None:
+        facts.put("product_name", e.payload.product_id, value=e.payload.name)
+
+    @remembers(RoleGranted)
+    def _granted(self, facts: Facts, e: EventEnvelope) -> None:
+        if e.payload.role in STAFF_ROLES:
+            facts.put("role", e.payload.role, e.stream_id)
+
+    @remembers(RoleRevoked)
+    def _revoked(self, facts: Facts, e: EventEnvelope) -> None:
+        facts.drop("role", e.payload.role, e.stream_id)
+
+    @remembers(AccountLocked)
+    def _locked(self, facts: Facts, e: EventEnvelope) -> None:
+        facts.put("locked", e.stream_id)
+
+    @remembers(AccountUnlocked)
+    def _unlocked(self, facts: Facts, e: EventEnvelope) -> None:
+        facts.drop("locked", e.stream_id)
+
+    @remembers(ProfileErased, AccountErased)
+    def _erased(self, facts: Facts, e: EventEnvelope) -> None:
+        facts.forget(getattr(e.payload, "account_id", None) or e.payload.profile_id)
+
+    def _staff(self, facts: Facts) -> list[str]:
+        staff = {a for role in STAFF_ROLES for a in facts.keys("role", role)}
+        return sorted(a for a in staff if not facts.get("locked", a))
+
+    # ------------------------------------------------------------------ decisions
+
+    @reacts_to(AccountRegistered)
+    def send_welcome_notification(self, facts: Facts, e: EventEnvelope) -> None:
         # An email only: the inbox is for news about products, not the account's birth.
         _notify(
+            facts,
             e,
             e.stream_id,
             "welcome",
@@ -78,17 +143,21 @@ class Reactions(PostgresProjection):
             only=("email",),
         )
 
-    @handles(PriceChanged)
-    def notify_watchers_of_price_drop(self, cur: Any, e: EventEnvelope) -> None:
+    @remembers(AccountRegistered)
+    def _registered(self, facts: Facts, e: EventEnvelope) -> None:
+        for role in e.payload.roles:
+            if role in STAFF_ROLES:
+                facts.put("role", role, e.stream_id)
+
+    @reacts_to(PriceChanged)
+    def notify_watchers_of_price_drop(self, facts: Facts, e: EventEnvelope) -> None:
         p: PriceChanged = e.payload
         if not p.dropped:
             return
-        name = product_name(p.product_id) or "A product you watch"
-        watchers = Watcher.objects.filter(product_id=p.product_id).values_list(
-            "account_id", flat=True
-        )
-        for account_id in watchers:
+        name = facts.get("product_name", p.product_id) or "A product you watch"
+        for account_id in facts.keys("watchers", p.product_id):
             _notify(
+                facts,
                 e,
                 account_id,
                 "price_drop",
@@ -96,15 +165,16 @@ class Reactions(PostgresProjection):
                 f"{name} now costs {p.new_price} {p.currency} (was {p.old_price}).",
             )
 
-    @handles(StockReserved)
-    def notify_staff_of_low_stock(self, cur: Any, e: EventEnvelope) -> None:
+    @reacts_to(StockReserved)
+    def notify_staff_of_low_stock(self, facts: Facts, e: EventEnvelope) -> None:
         p: StockReserved = e.payload
         threshold = settings.PRODUCTS_LOW_STOCK_THRESHOLD
         if not p.stock_after < threshold <= p.stock_after + p.quantity:
             return  # only when the stock crosses the threshold
-        name = product_name(p.product_id) or p.product_id
-        for account_id in staff_account_ids():
+        name = facts.get("product_name", p.product_id) or p.product_id
+        for account_id in self._staff(facts):
             _notify(
+                facts,
                 e,
                 account_id,
                 "low_stock",

@@ -1,15 +1,19 @@
-"""The users module's reactions to accounts events, run once per event by the projection
-engine's side-effect jobs (never during a replay): a profile is born with its account and
-erased with it."""
+"""The users module's reactions to accounts events: a profile is born with its account and
+erased with it.
+
+A reaction (eventstore.reaction): it issues commands, so a replay never runs it again; it reads
+the accounts events in the store's log order, so an account's registration is always handled
+before its erasure, and both commands are made once per event (a profile's stream id derives
+from its account, so a re-run finds it there and creates nothing).
+"""
 
 from __future__ import annotations
 
 from apps.accounts.events import AccountErased, AccountRegistered
-from apps.accounts.public import account_exists
 from apps.shared.commands import Context
 from apps.users import services
 from eventstore.events import EventEnvelope
-from eventstore.projection import SideEffect, handles
+from eventstore.reaction import Facts, Reaction, reacts_to
 
 
 def _ctx(envelope: EventEnvelope) -> Context:
@@ -18,16 +22,14 @@ def _ctx(envelope: EventEnvelope) -> Context:
     )
 
 
-class ProfileLifecycle(SideEffect):
+class ProfileLifecycle(Reaction):
     name = "users.profile_lifecycle"
     topics = ("accounts",)
 
-    @handles(AccountRegistered)
-    def create_profile_for_new_account(self, envelope: EventEnvelope) -> None:
-        # An account erased before this job ran gets no profile (the jobs may run out of order).
-        if account_exists(envelope.stream_id):
-            services.create_profile(profile_id=envelope.stream_id, ctx=_ctx(envelope))
+    @reacts_to(AccountRegistered)
+    def create_profile_for_new_account(self, facts: Facts, envelope: EventEnvelope) -> None:
+        services.create_profile(profile_id=envelope.stream_id, ctx=_ctx(envelope))
 
-    @handles(AccountErased)
-    def erase_profile_of_erased_account(self, envelope: EventEnvelope) -> None:
+    @reacts_to(AccountErased)
+    def erase_profile_of_erased_account(self, facts: Facts, envelope: EventEnvelope) -> None:
         services.erase_profile(profile_id=envelope.stream_id, ctx=_ctx(envelope))

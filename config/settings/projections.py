@@ -14,12 +14,17 @@ PROJECTIONS: list[str] = [
     "apps.notifications.read_models.Audience",
     "apps.notifications.read_models.Inbox",
     "apps.notifications.read_models.UnreadCounters",
-    "apps.notifications.reactions.Reactions",
 ]
-# Dotted paths of every side effect and reaction (emails, notifications, commands another
-# module's events call for): run once per event by Celery, never during a replay.
-SIDE_EFFECTS: list[str] = [
+# Dotted paths of every reaction (eventstore.reaction): code that decides on other modules'
+# events (issues commands, creates notifications), in the store's log order, on the facts as of
+# each event; never run by a replay.
+REACTIONS: list[str] = [
     "apps.users.reactions.ProfileLifecycle",
+    "apps.notifications.reactions.Notifier",
+]
+# Dotted paths of every side effect (emails, calls out): a job per event, run by Celery with
+# retries, never during a replay.
+SIDE_EFFECTS: list[str] = [
     "apps.notifications.delivery.Delivery",
 ]
 PROJECTIONS_BATCH_SIZE = env.int("PROJECTIONS_BATCH_SIZE", default=1000)

@@ -154,7 +154,7 @@ def test_a_price_drop_reaches_the_watchers_inbox_counter_and_mailbox_once(
     assert len([m for m in mails_to(email) if "Price drop" in m]) == 1
     assert len([m for m in mails_to(email) if "Welcome" in m]) == 1
 
-    call_command("replay_projections", "notifications.reactions", "notifications.inbox")
+    call_command("replay_projections", "notifications.inbox")
     again = user.get("/api/v1/notifications/")
     assert [n["id"] for n in again.body["results"]] == [note["id"]]
     assert len([m for m in mails_to(email) if "Price drop" in m]) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
@@ -22,11 +23,30 @@ ALL_READ_MODELS = (
     "products.details",
     "products.leaderboards",
     "notifications.audience",
-    "notifications.reactions",
     "notifications.inbox",
     "notifications.unread",
     "notifications.delivery",  # records the delivery jobs (run_side_effect_jobs runs them)
 )
+
+ALL_REACTIONS = ("users.profile_lifecycle", "notifications.reactions")
+
+
+class _NoFacts:
+    """Facts for a reaction that keeps none (applied directly in a test)."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"this reaction was not expected to use facts ({name})")
+
+
+NO_FACTS: Any = _NoFacts()
+
+
+def run_reaction(name: str) -> None:
+    """Run a reaction to the settled end of the store's log, as its task would."""
+    from projections import reactions, registry
+
+    while not reactions.run(registry.reaction(name)).reached_end:
+        pass
 
 
 def a_product(*, stock: int = 10, price: str = "20.00", publish: bool = True) -> str:
@@ -50,7 +70,7 @@ def skip_earlier_events() -> None:
     otherwise re-apply earlier tests' events (Kafka keeps them), and re-run their reactions."""
     from tests.support.engine import skip_earlier_events as skip
 
-    skip([*ALL_READ_MODELS, "users.profile_lifecycle"])
+    skip(ALL_READ_MODELS)
 
 
 def run_engine(*names: str) -> None:
@@ -60,8 +80,11 @@ def run_engine(*names: str) -> None:
 
     for _ in range(5):
         relay()
-        for name in names or ALL_READ_MODELS:
-            catch_up_all_partitions(name)
+        for name in names or (*ALL_READ_MODELS, *ALL_REACTIONS):
+            if name in ALL_REACTIONS:
+                run_reaction(name)
+            else:
+                catch_up_all_partitions(name)
         published, total = outbox_counts()
         if published == total:
             return

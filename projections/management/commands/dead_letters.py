@@ -28,7 +28,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         action, projection = options["action"], options["projection"]
         try:
-            if projection:
+            if projection and projection not in registry.reactions():
                 registry.get(projection)
             if action == "list":
                 self._list(projection)

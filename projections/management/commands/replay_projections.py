@@ -128,9 +128,12 @@ class Command(BaseCommand):
                     )
                     applied = report.applied
                     outcome = "swapped" if report.swapped else "not swapped (--no-swap)"
-                    summary = (
-                        f"{p.projection}: shadow and live differ in "
-                        f"{report.differences} rows/keys; {outcome}"
+                    summary = "\n".join(
+                        [
+                            f"{p.projection}: shadow and live differ in "
+                            f"{report.differences} rows/keys; {outcome}",
+                            *(f"  {example}" for example in report.examples),
+                        ]
                     )
                 else:
                     applied = replay.rebuild(

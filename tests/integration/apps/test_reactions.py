@@ -1,5 +1,5 @@
-"""The users module's reactions to accounts events, run as the side-effect jobs run them:
-each one twice, which must change nothing the second time."""
+"""The users module's reactions to accounts events: each one applied twice (an operator's
+re-run), which must change nothing the second time."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from apps.users.events import ProfileCreated, ProfileErased
 from apps.users.reactions import ProfileLifecycle
 from eventstore.runtime import get_store
 from tests.support.accounts import person
+from tests.support.shop import NO_FACTS
 
 pytestmark = pytest.mark.django_db
 
@@ -28,8 +29,8 @@ def test_registration_creates_one_profile_however_often_the_reaction_runs() -> N
     me = person(profile=False)
     registered = last_envelope(me.account_id)
     reactions = ProfileLifecycle()
-    reactions.run(registered)
-    reactions.run(registered)
+    reactions.apply(NO_FACTS, registered)
+    reactions.apply(NO_FACTS, registered)
     assert events_of(me.account_id) == [ProfileCreated(profile_id=me.account_id)]
 
 
@@ -38,8 +39,8 @@ def test_erasure_erases_the_profile_once() -> None:
     accounts.erase_account(account_id=me.account_id, ctx=SYSTEM)
     erased = last_envelope(me.account_id)
     reactions = ProfileLifecycle()
-    reactions.run(erased)
-    reactions.run(erased)
+    reactions.apply(NO_FACTS, erased)
+    reactions.apply(NO_FACTS, erased)
     assert events_of(me.account_id) == [
         ProfileCreated(profile_id=me.account_id),
         ProfileErased(profile_id=me.account_id),
@@ -47,13 +48,14 @@ def test_erasure_erases_the_profile_once() -> None:
 
 
 def test_an_erasure_that_runs_before_the_creation_leaves_no_live_profile() -> None:
-    """The two jobs may run in either order: the late creation must not revive the person."""
+    """Applied out of order (an operator re-running the registration after the erasure): the
+    late creation must not revive the person."""
     me = person(profile=False)
     registered = last_envelope(me.account_id)
     accounts.erase_account(account_id=me.account_id, ctx=SYSTEM)
     reactions = ProfileLifecycle()
-    reactions.run(last_envelope(me.account_id))
-    reactions.run(registered)
+    reactions.apply(NO_FACTS, last_envelope(me.account_id))
+    reactions.apply(NO_FACTS, registered)
     assert events_of(me.account_id) == [
         ProfileCreated(profile_id=me.account_id),
         ProfileErased(profile_id=me.account_id),

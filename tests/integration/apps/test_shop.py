@@ -7,13 +7,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django_redis import get_redis_connection
 
 from apps.notifications.delivery import Delivery
 from apps.notifications.models import InboxEntry
-from apps.notifications.reactions import Reactions
+from apps.notifications.reactions import Notifier
 from apps.notifications.read_models import UnreadCounters
 from apps.products import services as products
 from apps.products.models import CatalogEntry, PriceHistoryEntry
@@ -98,14 +98,14 @@ def test_a_failing_reaction_parks_only_its_stream_and_a_redrive_delivers_once(
     users.watch_product(profile_id=fine_watcher.account_id, product_id=fine, ctx=SYSTEM)
     run_engine()
 
-    original = Reactions.notify_watchers_of_price_drop
+    original = Notifier.notify_watchers_of_price_drop
 
     def flaky(self: Any, cur: Any, e: Any) -> None:
         if e.stream_id == sick:
             raise RuntimeError("the reaction cannot handle this product")
         original(self, cur, e)
 
-    monkeypatch.setitem(Reactions._handlers, "products.PriceChanged", flaky)
+    monkeypatch.setitem(Notifier._deciders, "products.PriceChanged", flaky)
     for product in (sick, fine):
         products.change_price(product_id=product, price=Decimal("9.00"), currency="EUR", ctx=SYSTEM)
     products.change_price(product_id=sick, price=Decimal("8.00"), currency="EUR", ctx=SYSTEM)
@@ -116,7 +116,7 @@ def test_a_failing_reaction_parks_only_its_stream_and_a_redrive_delivers_once(
     assert price_drop_inbox(sick_watcher.account_id) == []
     assert len(price_drop_inbox(fine_watcher.account_id)) == 1  # other streams go on
 
-    monkeypatch.setitem(Reactions._handlers, "products.PriceChanged", original)  # the fix
+    monkeypatch.setitem(Notifier._deciders, "products.PriceChanged", original)  # the fix
     dead_letters.redrive("notifications.reactions", sick)
     dead_letters.redrive("notifications.reactions", sick)
     run_engine()
@@ -155,18 +155,20 @@ def test_the_last_failed_delivery_is_recorded_and_a_resend_delivers(
     assert len([m for m in mails_to(me.email) if "Welcome" in m]) == 1
 
 
+def test_a_replay_refuses_a_reaction_and_says_how_to_move_one() -> None:
+    with pytest.raises(CommandError) as refused:
+        call_command("replay_projections", "notifications.reactions")
+    assert "is a reaction, not a read model" in str(refused.value)
+    assert "manage.py reactions reset notifications.reactions" in str(refused.value)
+
+
 def test_replaying_every_projection_sends_nothing_again() -> None:
     me = person()
     run_engine()
     run_side_effect_jobs("notifications.delivery")
     before = len(mails_to(me.email))
     assert before == 1
-    call_command(
-        "replay_projections",
-        "notifications.reactions",
-        "notifications.inbox",
-        "notifications.unread",
-    )
+    call_command("replay_projections", "notifications.inbox", "notifications.unread")
     run_engine()
     run_side_effect_jobs("notifications.delivery")
     assert len(mails_to(me.email)) == before

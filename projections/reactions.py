@@ -1,0 +1,493 @@
+"""Running reactions (eventstore.reaction): in the store's log order, once per event, on the
+facts as of each event; never by a replay.
+
+- **Order.** A reaction reads the events of its topics from the store, in log position order
+  (the outbox id: the order in which the relay hands events to Kafka), and only below the
+  settled position (`PostgresEventStore.settled_position`): every position below it is
+  committed and published, or rolled back for good, so no event can later appear behind one it
+  has read. Order across modules thus comes from the store, never from clocks or from how far
+  each read model has got. Two appends that do not overlap in time are in commit order; two
+  that overlap are in the order they took their positions, the same order Kafka got them in.
+- **Exactly once in effect.** A batch's decisions (the commands a handler issues append in the
+  same transaction, in savepoints), its facts and the move of its checkpoint
+  (`proj_reaction.next_position`, conditional on where it was) commit together; a task
+  redelivered after a kill -9, or a second runner, finds the checkpoint moved and applies
+  nothing twice.
+- **Facts as of the event.** `Facts` reads see what was recorded at positions before the
+  event, writes are recorded at its position; the history is kept, so a redriven dead letter
+  or an operator's re-run decides as it would have in order.
+- **Poison events** are retried alone, then parked in `proj_dead_letter` (topic `store`,
+  partition 0, offset = log position) with later events of the same stream blocked behind
+  them; other streams go on. `manage.py dead_letters redrive` applies them in order, on the
+  facts as of each.
+- **An operator moves a reaction only on purpose** (`manage.py reactions reset`, with
+  `--dry-run`): back, to decide again on a range (a decision whose ids derive from its event
+  creates nothing new), or ahead, to skip deciding on a range (its facts are still recorded).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from eventstore.events import EventEnvelope
+from eventstore.postgres import PostgresEventStore
+from eventstore.reaction import Reaction
+from eventstore.runtime import get_store
+from eventstore.serialization import encode_envelope
+from projections.runner import INFRASTRUCTURE_ERRORS, parked_streams
+from projections.targets import write_dead_letters
+
+logger = logging.getLogger("projections.reactions")
+
+# The "topic" and "partition" under which a reaction's lock, wake-up flags and dead letters
+# are kept: it reads one sequence, the store's log, not Kafka partitions.
+STORE_LOG = "store"
+STORE_PARTITION = 0
+
+
+class Conflict(Exception):
+    """The checkpoint was not where the batch started: another runner moved it."""
+
+
+class PostgresFacts:
+    """`eventstore.reaction.Facts` in proj_fact, as of one log position, in the caller's
+    transaction."""
+
+    _AS_OF = "valid_from < %s AND (valid_to IS NULL OR valid_to >= %s)"
+
+    def __init__(self, cur: Any, reaction: str, position: int) -> None:
+        self.cur, self.reaction, self.position = cur, reaction, position
+
+    def put(self, scope: str, subject: str, key: str = "", value: Any = True) -> None:
+        self.cur.execute(
+            "SELECT proj_fact_put(%s, %s, %s, %s, %s::jsonb, %s)",
+            [self.reaction, scope, subject, key, json.dumps(value), self.position],
+        )
+
+    def drop(self, scope: str, subject: str, key: str = "") -> None:
+        self.cur.execute(
+            "SELECT proj_fact_drop(%s, %s, %s, %s, %s)",
+            [self.reaction, scope, subject, key, self.position],
+        )
+
+    def forget(self, ident: str) -> None:
+        self.cur.execute(
+            "SELECT proj_fact_forget(%s, %s, %s)", [self.reaction, ident, self.position]
+        )
+
+    def get(self, scope: str, subject: str, key: str = "") -> Any:
+        self.cur.execute(
+            "SELECT value::text FROM proj_fact WHERE reaction = %s AND scope = %s "
+            f"AND subject = %s AND key = %s AND {self._AS_OF} LIMIT 1",
+            [self.reaction, scope, subject, key, self.position, self.position],
+        )
+        row = self.cur.fetchone()
+        return json.loads(row[0]) if row else None
+
+    def keys(self, scope: str, subject: str) -> list[str]:
+        self.cur.execute(
+            "SELECT key FROM proj_fact WHERE reaction = %s AND scope = %s AND subject = %s "
+            f"AND {self._AS_OF} ORDER BY key",
+            [self.reaction, scope, subject, self.position, self.position],
+        )
+        return [row[0] for row in self.cur.fetchall()]
+
+    def subjects(self, scope: str, key: str = "") -> list[str]:
+        self.cur.execute(
+            "SELECT subject FROM proj_fact WHERE reaction = %s AND scope = %s AND key = %s "
+            f"AND {self._AS_OF} ORDER BY subject",
+            [self.reaction, scope, key, self.position, self.position],
+        )
+        return [row[0] for row in self.cur.fetchall()]
+
+
+def store() -> PostgresEventStore:
+    found = get_store()
+    if not isinstance(found, PostgresEventStore):
+        raise TypeError("reactions read the store's log: they need the Postgres event store")
+    return found
+
+
+def topics_of(reaction: Reaction) -> list[str]:
+    return [f"{settings.KAFKA_TOPIC_PREFIX}{module}.events" for module in reaction.topics]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    next_position: int
+    decide_from: int
+
+
+def checkpoint(name: str) -> Checkpoint:
+    with connection.cursor() as cur:
+        cur.execute(
+            "INSERT INTO proj_reaction (reaction, next_position, decide_from, updated_at) "
+            "VALUES (%s, 0, 0, now()) ON CONFLICT (reaction) DO NOTHING",
+            [name],
+        )
+        cur.execute(
+            "SELECT next_position, decide_from FROM proj_reaction WHERE reaction = %s", [name]
+        )
+        row = cur.fetchone()
+    return Checkpoint(int(row[0]), int(row[1]))
+
+
+def _move(cur: Any, name: str, expected: int, next_position: int) -> None:
+    cur.execute(
+        "UPDATE proj_reaction SET next_position = %s, updated_at = now() "
+        "WHERE reaction = %s AND next_position = %s",
+        [next_position, name, expected],
+    )
+    if cur.rowcount != 1:
+        raise Conflict(name)
+
+
+def _commit(
+    reaction: Reaction,
+    events: Sequence[tuple[int, EventEnvelope]],
+    *,
+    expected: int,
+    next_position: int,
+    decide_from: int,
+    dead_letters: Sequence[dict[str, Any]] = (),
+) -> bool:
+    """Apply events (decisions and facts) and move the checkpoint, in one transaction; False
+    if the checkpoint had moved (nothing applied)."""
+    try:
+        with transaction.atomic(), connection.cursor() as cur:
+            _move(cur, reaction.name, expected, next_position)
+            for position, envelope in events:
+                facts = PostgresFacts(cur, reaction.name, position)
+                reaction.apply(facts, envelope, decide=position >= decide_from)
+            write_dead_letters(cur, dead_letters)
+    except Conflict:
+        return False
+    return True
+
+
+@dataclass
+class Run:
+    applied: int = 0
+    dead_lettered: int = 0
+    reached_end: bool = False
+    conflicts: int = 0
+
+
+def run(
+    reaction: Reaction,
+    *,
+    batch_size: int | None = None,
+    max_seconds: float | None = None,
+) -> Run:
+    """Apply the reaction's events from its checkpoint to the settled position (or for at most
+    `max_seconds`). The caller owns the reaction (`locks.run_owned`); the checkpoint's fence
+    keeps it exactly once even if it does not."""
+    batch_size = batch_size or settings.PROJECTIONS_BATCH_SIZE
+    log = store()
+    topics, types = topics_of(reaction), sorted(reaction.event_types)
+    result = Run()
+    started = time.monotonic()
+    while True:
+        at = checkpoint(reaction.name)
+        settled = log.settled_position()
+        if at.next_position >= settled:
+            result.reached_end = True
+            return result
+        events = log.read_log(
+            at.next_position, settled, topics=topics, event_types=types, limit=batch_size
+        )
+        next_position = events[-1][0] + 1 if len(events) == batch_size else settled
+        if not _apply_batch(reaction, events, at, next_position, result):
+            result.conflicts += 1
+            continue
+        if max_seconds is not None and time.monotonic() - started > max_seconds:
+            return result
+
+
+def _apply_batch(
+    reaction: Reaction,
+    events: list[tuple[int, EventEnvelope]],
+    at: Checkpoint,
+    next_position: int,
+    result: Run,
+) -> bool:
+    parked = parked_streams(reaction.name)
+    if not any(env.stream_id in parked for _, env in events):
+        try:
+            ok = _commit(
+                reaction,
+                events,
+                expected=at.next_position,
+                next_position=next_position,
+                decide_from=at.decide_from,
+            )
+            if ok:
+                result.applied += len(events)
+            return ok
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception:  # noqa: BLE001 - a handler failed: find the poison event alone
+            logger.warning(
+                "%s: batch at %s failed; isolating the poison event",
+                reaction.name,
+                at.next_position,
+                exc_info=True,
+            )
+    return _apply_one_by_one(reaction, events, at, next_position, parked, result)
+
+
+def _apply_one_by_one(
+    reaction: Reaction,
+    events: list[tuple[int, EventEnvelope]],
+    at: Checkpoint,
+    next_position: int,
+    parked: set[str],
+    result: Run,
+) -> bool:
+    expected = at.next_position
+    for position, envelope in events:
+        dead: list[dict[str, Any]] = []
+        if envelope.stream_id in parked:
+            dead.append(_dead_letter(reaction.name, position, envelope, "blocked"))
+        else:
+            failure = _try_alone(reaction, position, envelope, expected, at.decide_from)
+            if failure is None:
+                result.applied += 1
+                expected = position + 1
+                continue
+            if not isinstance(failure, tuple):
+                return False  # "conflict": another runner moved the checkpoint
+            dead.append(_dead_letter(reaction.name, position, envelope, "parked", failure))
+            parked.add(envelope.stream_id)
+        if not _commit(
+            reaction,
+            (),
+            expected=expected,
+            next_position=position + 1,
+            decide_from=at.decide_from,
+            dead_letters=dead,
+        ):
+            return False
+        result.dead_lettered += 1
+        expected = position + 1
+    return _commit(
+        reaction, (), expected=expected, next_position=next_position, decide_from=at.decide_from
+    )
+
+
+def _try_alone(
+    reaction: Reaction, position: int, envelope: EventEnvelope, expected: int, decide_from: int
+) -> str | tuple[str, str] | None:
+    """None if applied, "conflict", or the last failure as (error, traceback)."""
+    attempts = settings.PROJECTIONS_MAX_ATTEMPTS
+    for attempt in range(1, attempts + 1):
+        try:
+            ok = _commit(
+                reaction,
+                [(position, envelope)],
+                expected=expected,
+                next_position=position + 1,
+                decide_from=decide_from,
+            )
+            return None if ok else "conflict"
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:  # noqa: BLE001 - kept with the dead letter
+            if attempt == attempts:
+                return f"{type(exc).__name__}: {exc}".strip()[:1000], traceback.format_exc()
+            time.sleep(settings.PROJECTIONS_RETRY_BACKOFF * attempt)
+    return None  # unreachable
+
+
+def _dead_letter(
+    name: str,
+    position: int,
+    env: EventEnvelope,
+    status: str,
+    failure: tuple[str, str] = ("", ""),
+) -> dict[str, Any]:
+    error, trace = failure
+    logger.error("%s: %s %s v%s %s", name, status, env.stream_id, env.stream_version, error)
+    return {
+        "projection": name,
+        "topic": STORE_LOG,
+        "partition": STORE_PARTITION,
+        "offset": position,
+        "stream_id": env.stream_id,
+        "stream_version": env.stream_version,
+        "event_id": env.event_id,
+        "event_type": env.event_type,
+        "message": encode_envelope(env),
+        "status": status,
+        "error": error,
+        "traceback": trace,
+        "attempts": settings.PROJECTIONS_MAX_ATTEMPTS if status == "parked" else 0,
+    }
+
+
+def apply_redrive(reaction: Reaction, envelope: EventEnvelope, dead_letter_id: int) -> None:
+    """Apply one dead-lettered event on the facts as of its position, and mark it resolved,
+    once (the letter's row lock and status make a repeat a no-op)."""
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(
+            'SELECT status, "offset" FROM proj_dead_letter WHERE id = %s FOR UPDATE',
+            [dead_letter_id],
+        )
+        row = cur.fetchone()
+        if row is None or row[0] not in ("parked", "blocked"):
+            return
+        decide_from = checkpoint(reaction.name).decide_from
+        position = int(row[1])
+        reaction.apply(
+            PostgresFacts(cur, reaction.name, position), envelope, decide=position >= decide_from
+        )
+        cur.execute(
+            "UPDATE proj_dead_letter SET status = 'resolved', resolved_at = now() WHERE id = %s",
+            [dead_letter_id],
+        )
+
+
+# ---------------------------------------------------------------------- operators
+
+
+def position_of_event(event_id: uuid.UUID) -> int | None:
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT o.id FROM es_outbox o JOIN es_event e ON e.position = o.event_position "
+            "WHERE e.event_id = %s",
+            [event_id],
+        )
+        row = cur.fetchone()
+    return int(row[0]) if row else None
+
+
+def decisions_between(reaction: Reaction, start: int, stop: int) -> dict[str, int]:
+    """How many events in [start, stop) the reaction decides on, per event type."""
+    if stop <= start:
+        return {}
+    deciding = sorted(t for t in reaction.event_types if reaction.decides_on(t))
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT e.event_type, count(*) FROM es_outbox o "
+            "JOIN es_event e ON e.position = o.event_position "
+            "WHERE o.id >= %s AND o.id < %s AND o.topic = ANY(%s) AND e.event_type = ANY(%s) "
+            "GROUP BY 1 ORDER BY 1",
+            [start, stop, topics_of(reaction), deciding],
+        )
+        return {event_type: int(n) for event_type, n in cur.fetchall()}
+
+
+@dataclass(frozen=True)
+class ResetPlan:
+    reaction: str
+    current: int
+    to: int
+    settled: int
+    redecide: dict[str, int] = field(default_factory=dict)  # decided again: [to, current)
+    skip: dict[str, int] = field(default_factory=dict)  # never decided: [current, to)
+
+    def describe(self) -> list[str]:
+        def counts(by_type: dict[str, int]) -> str:
+            total = sum(by_type.values())
+            detail = ", ".join(f"{n} {t}" for t, n in by_type.items())
+            return f"{total} events" + (f" ({detail})" if detail else "")
+
+        lines = [
+            f"{self.reaction}: at log position {self.current} (settled up to "
+            f"{self.settled}); reset to {self.to}"
+        ]
+        if self.to < self.current:
+            lines.append(
+                f"  decides again on {counts(self.redecide)} between {self.to} and "
+                f"{self.current}; decisions already made create nothing new (their ids derive "
+                "from the triggering event), facts are not recorded twice"
+            )
+        elif self.to > self.current:
+            lines.append(
+                f"  skips deciding on {counts(self.skip)} between {self.current} and "
+                f"{self.to}; their facts are still recorded"
+            )
+        else:
+            lines.append("  nothing to do: it is there already")
+        return lines
+
+
+def plan_reset(reaction: Reaction, to: int) -> ResetPlan:
+    at = checkpoint(reaction.name)
+    current = max(at.next_position, at.decide_from)
+    return ResetPlan(
+        reaction=reaction.name,
+        current=current,
+        to=to,
+        settled=store().settled_position(),
+        redecide=decisions_between(reaction, to, current),
+        skip=decisions_between(reaction, current, to),
+    )
+
+
+def reset(reaction: Reaction, to: int) -> ResetPlan:
+    """Decide again from `to` (behind the checkpoint), or skip deciding up to `to` (ahead of
+    it). The caller holds the reaction's lock."""
+    plan = plan_reset(reaction, to)
+    with transaction.atomic(), connection.cursor() as cur:
+        if to < plan.current:
+            cur.execute(
+                "UPDATE proj_reaction SET next_position = least(next_position, %s), "
+                "decide_from = %s, updated_at = now() WHERE reaction = %s",
+                [to, to, reaction.name],
+            )
+        elif to > plan.current:
+            cur.execute(
+                "UPDATE proj_reaction SET decide_from = %s, updated_at = now() WHERE reaction = %s",
+                [to, reaction.name],
+            )
+    return plan
+
+
+@dataclass(frozen=True)
+class ReactionStatus:
+    reaction: str
+    next_position: int
+    decide_from: int
+    settled: int
+    lag: int  # events of its topics and types in [next_position, settled)
+    dead_letters: int
+    last_error: str
+
+
+def status(reactions: Sequence[Reaction]) -> list[ReactionStatus]:
+    if not reactions:
+        return []
+    settled = store().settled_position()
+    rows = []
+    for reaction in reactions:
+        at = checkpoint(reaction.name)
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FROM es_outbox o JOIN es_event e ON e.position = o.event_position "
+                "WHERE o.id >= %s AND o.id < %s AND o.topic = ANY(%s) AND e.event_type = ANY(%s)",
+                [at.next_position, settled, topics_of(reaction), sorted(reaction.event_types)],
+            )
+            lag = int(cur.fetchone()[0])
+            cur.execute(
+                "SELECT count(*), max(error) FILTER (WHERE status = 'parked') "
+                "FROM proj_dead_letter WHERE projection = %s AND status IN ('parked', 'blocked')",
+                [reaction.name],
+            )
+            dead, error = cur.fetchone()
+        rows.append(
+            ReactionStatus(
+                reaction.name, at.next_position, at.decide_from, settled, lag, dead, error or ""
+            )
+        )
+    return rows
