@@ -1,0 +1,213 @@
+"""Reactions against the real relay, Kafka and Celery workers (with and without the follower):
+a watch and a price drop committed a moment apart, in both orders, many times; and a worker
+killed (-9) while it applies a reaction's batch.
+
+The reaction decides on the facts as of its event, read from its own facts in the store's log
+order: whatever the read models' lag, the watcher whose watch committed first is told exactly
+once, and nobody whose watch committed after is.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from apps.notifications.aggregates import notification_id_for
+from apps.products import services as products
+from apps.shared.commands import SYSTEM
+from apps.users import services as users
+from eventstore.tokens import ConsistencyToken
+from projections import reactions, registry
+from projections.tasks import react
+from tests.integration.projections.conftest import _purge_queues, _switches_off
+from tests.support.accounts import Person, person
+from tests.support.engine import own_log, relay, start_follower, start_worker
+from tests.support.pg import start_relay, wait_for
+from tests.support.shop import a_product
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+NOTIFIER = "notifications.reactions"
+ITERATIONS = 1000
+WATCHERS = 20
+
+
+@pytest.fixture
+def own_topics() -> Iterator[str]:
+    """Topics of the test's own; no task message nor wake-up flag an earlier test left."""
+    _purge_queues()
+    _switches_off()
+    with own_log() as prefix:
+        yield prefix
+
+
+@dataclass(frozen=True)
+class Pair:
+    watcher: str
+    product: str
+    drop_event: str
+    watch_first: bool
+
+    @property
+    def notification(self) -> str:
+        return notification_id_for(self.drop_event, self.watcher, "price_drop")
+
+
+def watchers(n: int) -> list[Person]:
+    """People who want price drops in their inbox only (no mail to send for each)."""
+    found = [person() for _ in range(n)]
+    for who in found:
+        users.set_notification_preferences(
+            profile_id=who.account_id, kinds=["price_drop"], channels=["inbox"], ctx=SYSTEM
+        )
+    return found
+
+
+def race(people: list[Person], iterations: int) -> list[Pair]:
+    """Each iteration a product of its own, a watch and a price drop one right after the
+    other, in alternating orders."""
+    pairs = []
+    for i in range(iterations):
+        who = people[i % len(people)].account_id
+        product = a_product(stock=0, publish=False)
+        watch_first = i % 2 == 0
+        if watch_first:
+            users.watch_product(profile_id=who, product_id=product, ctx=SYSTEM)
+        drop = products.change_price(
+            product_id=product, price=Decimal("1.00"), currency="EUR", ctx=SYSTEM
+        )
+        if not watch_first:
+            users.watch_product(profile_id=who, product_id=product, ctx=SYSTEM)
+        event = ConsistencyToken.decode(drop.token).event_id
+        pairs.append(Pair(who, product, str(event), watch_first))
+    return pairs
+
+
+def highest_log_position() -> int:
+    with connection.cursor() as cur:
+        cur.execute("SELECT coalesce(max(id), 0) FROM es_outbox")
+        return int(cur.fetchone()[0])
+
+
+def wait_for_the_notifier_past(position: int, timeout: float) -> None:
+    wait_for(
+        f"the notifier to pass log position {position}",
+        lambda: reactions.checkpoint(NOTIFIER).next_position > position,
+        timeout,
+    )
+
+
+def price_drop_notifications() -> dict[str, int]:
+    """NotificationCreated events of kind price_drop, per notification stream."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT stream_id, count(*) FROM es_event "
+            "WHERE event_type = 'notifications.NotificationCreated' "
+            "AND payload->>'kind' = 'price_drop' GROUP BY stream_id"
+        )
+        return {stream: int(n) for stream, n in cur.fetchall()}
+
+
+def assert_told_exactly_the_earlier_watchers(pairs: list[Pair]) -> None:
+    made = price_drop_notifications()
+    first = [p for p in pairs if p.watch_first]
+    missed = [p for p in first if p.notification not in made]
+    extra = [p for p in pairs if not p.watch_first and p.notification in made]
+    assert missed == [], f"{len(missed)} watchers who watched first were not told"
+    assert extra == [], f"{len(extra)} watchers who watched after the drop were told"
+    assert all(made[p.notification] == 1 for p in first)
+    assert sum(made.values()) == len(first)
+
+
+@pytest.mark.parametrize("follower", [False, True], ids=["tasks", "follower"])
+def test_a_watch_and_a_price_drop_a_moment_apart_in_both_orders(
+    own_topics: str, tmp_path: Path, follower: bool
+) -> None:
+    processes = [
+        start_relay(tmp_path / "relay.log"),
+        start_worker(
+            tmp_path / "worker.log",
+            "-c",
+            "2",
+            queues="default,projections,side_effects,notifications",
+        ),
+    ]
+    if follower:
+        processes.append(start_follower(tmp_path / "follower.log", slice_seconds=60))
+    try:
+        people = watchers(WATCHERS)
+        pairs = race(people, ITERATIONS)
+        wait_for_the_notifier_past(highest_log_position(), timeout=240)
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.wait(timeout=60)
+    assert_told_exactly_the_earlier_watchers(pairs)
+    assert reactions.status([registry.reaction(NOTIFIER)])[0].dead_letters == 0
+
+
+def test_a_worker_killed_while_it_applies_a_reaction_decides_everything_once(
+    own_topics: str, tmp_path: Path
+) -> None:
+    """A backlog of decisions in large batches; the worker applying them is killed (-9) at
+    random moments, three times, and restarted: every decision is made, each exactly once."""
+    people = watchers(10)
+    pairs = race(people, 400)
+    relay()
+    end = highest_log_position()
+    rng = random.Random(20261130)
+    kills = 0
+    for round_ in range(4):
+        worker = start_worker(
+            tmp_path / f"worker{round_}.log",
+            "-c",
+            "1",
+            queues="projections",
+            env={"PROJECTIONS_BATCH_SIZE": "500", "PROJECTIONS_TASK_SLICE": "30"},
+        )
+        react.delay(NOTIFIER)  # as the relay's wake-up or the periodic catch-up would
+        if round_ == 3:
+            try:
+                wait_for_the_notifier_past(end, timeout=120)
+            finally:
+                worker.send_signal(signal.SIGTERM)
+                worker.wait(timeout=60)
+            break
+        started = reactions.checkpoint(NOTIFIER).next_position
+        wait_for(
+            "the worker to start on the reaction",
+            lambda: worker_holds_the_reaction() or finished(end),
+            60,
+        )
+        time.sleep(rng.uniform(0.05, 0.6))
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+        if not finished(end):
+            kills += 1
+        assert reactions.checkpoint(NOTIFIER).next_position >= started
+    assert kills >= 1, "every kill came after the work was done: nothing was tested"
+    assert_told_exactly_the_earlier_watchers(pairs)
+
+
+def finished(end: int) -> bool:
+    return reactions.checkpoint(NOTIFIER).next_position > end
+
+
+def worker_holds_the_reaction() -> bool:
+    """Whether another connection holds the reaction's advisory lock (a worker applies it)."""
+    from projections import locks
+
+    pair = (NOTIFIER, reactions.STORE_LOG, reactions.STORE_PARTITION)
+    if locks.try_lock(*pair):
+        locks.unlock(*pair)
+        return False
+    return True
