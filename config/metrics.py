@@ -50,6 +50,7 @@ class EventPlatformCollector(Collector):
             log.warning("could not read projection state for /metrics", exc_info=True)
             up.add_metric([], 0)
         yield from (lag, checkpoint, dead, up)
+        yield from _reaction_metrics()
         outbox = GaugeMetricFamily("relay_outbox_pending", "Committed events not yet in Kafka")
         try:
             with connection.cursor() as cur:
@@ -58,6 +59,33 @@ class EventPlatformCollector(Collector):
             yield outbox
         except Exception:
             log.warning("could not read the outbox for /metrics", exc_info=True)
+
+
+def _reaction_metrics() -> Iterator[Metric]:
+    from projections import reactions, registry
+
+    lag = GaugeMetricFamily(
+        "reaction_lag_events",
+        "Events in the store's settled log not yet decided on",
+        labels=["reaction"],
+    )
+    position = GaugeMetricFamily(
+        "reaction_log_position",
+        "Next log position each reaction will read (its growth is the rate of events read)",
+        labels=["reaction"],
+    )
+    dead = GaugeMetricFamily(
+        "reaction_dead_letters", "Parked or blocked events", labels=["reaction"]
+    )
+    try:
+        for row in reactions.status(list(registry.reactions().values())):
+            lag.add_metric([row.reaction], row.lag)
+            position.add_metric([row.reaction], row.next_position)
+            dead.add_metric([row.reaction], row.dead_letters)
+    except Exception:  # a scrape must answer even when a server is down
+        log.warning("could not read reaction state for /metrics", exc_info=True)
+        return
+    yield from (lag, position, dead)
 
 
 REGISTRY = CollectorRegistry()

@@ -1,9 +1,11 @@
-"""Where each projection stands, per partition: checkpoint, log end, lag, dead letters."""
+"""Where each projection stands, per partition: checkpoint, log end, lag, dead letters; and
+each reaction, in the store's log."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from projections import registry
@@ -40,3 +42,6 @@ class Command(BaseCommand):
             )
         for name, error in last_errors.items():
             self.stdout.write(f"last error of {name}: {error}")
+        if not options["names"]:
+            self.stdout.write("")
+            call_command("reactions", "status", stdout=self.stdout)

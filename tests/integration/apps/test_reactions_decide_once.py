@@ -203,3 +203,26 @@ def test_a_reset_refuses_what_is_not_a_position() -> None:
         call_command("reactions", "reset", "notifications.inbox", "--to", "0")
     with pytest.raises(CommandError, match="no stored event"):
         call_command("reactions", "reset", "notifications.reactions", "--to", str(uuid.uuid4()))
+
+
+@pytest.mark.usefixtures("empty_read_models")
+def test_status_and_metrics_show_where_each_reaction_stands() -> None:
+    from django.test import Client
+
+    from tests.support.engine import relay
+
+    run_engine()
+    person()  # its registration waits for both reactions once relayed
+    relay()
+    body = Client().get("/metrics").content.decode()
+    # its registration and its profile; the registration alone
+    assert 'reaction_lag_events{reaction="notifications.reactions"} 2.0' in body
+    assert 'reaction_lag_events{reaction="users.profile_lifecycle"} 1.0' in body
+    status = StringIO()
+    call_command("projection_status", stdout=status)
+    assert "notifications.reactions" in status.getvalue()
+    run_engine()
+    body = Client().get("/metrics").content.decode()
+    assert 'reaction_lag_events{reaction="notifications.reactions"} 0.0' in body
+    assert 'reaction_dead_letters{reaction="notifications.reactions"} 0.0' in body
+    assert 'reaction_log_position{reaction="notifications.reactions"}' in body
