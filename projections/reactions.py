@@ -131,9 +131,69 @@ class Checkpoint:
 def checkpoint(name: str) -> Checkpoint:
     with connection.cursor() as cur:
         cur.execute(
+            "SELECT next_position, decide_from FROM proj_reaction WHERE reaction = %s", [name]
+        )
+        row = cur.fetchone()
+    if row is None:
+        return _start(name)
+    return Checkpoint(int(row[0]), int(row[1]))
+
+
+# The first log position a Kafka consumer (read model or side effect) of this name has not
+# handled: an event at or past its checkpoint, still in a side-effect job, or parked.
+_FIRST_UNHANDLED = """
+WITH ck AS (SELECT topic, partition, next_offset FROM proj_checkpoint WHERE projection = %(name)s)
+SELECT least(
+    (SELECT min(u.id) FROM es_relay_batch b
+         CROSS JOIN LATERAL unnest(b.outbox_ids, b.partitions, b.offsets) AS u(id, p, off)
+         LEFT JOIN ck ON ck.topic = b.topic AND ck.partition = u.p
+     WHERE b.topic IN (SELECT topic FROM ck) AND u.off >= coalesce(ck.next_offset, 0)),
+    (SELECT min(o.id) FROM proj_side_effect j JOIN es_event e ON e.event_id = j.event_id
+         JOIN es_outbox o ON o.event_position = e.position
+     WHERE j.effect = %(name)s AND j.status = 'pending'),
+    (SELECT min(o.id) FROM proj_dead_letter d JOIN es_event e ON e.event_id = d.event_id
+         JOIN es_outbox o ON o.event_position = e.position
+     WHERE d.projection = %(name)s AND d.topic <> %(store)s AND d.status IN ('parked', 'blocked'))
+)
+"""
+
+
+def _start(name: str) -> Checkpoint:
+    """A reaction's first checkpoint: at the start of the log, deciding from there; or, when it
+    takes over from a Kafka consumer of the same name (a read model or side effect that decided,
+    before reactions were their own kind), recording facts from the start but deciding only from
+    the first event that consumer had not handled, so that nothing is decided twice or missed.
+    The consumer's checkpoints, pending jobs and dead letters are retired in the same
+    transaction."""
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext('proj_reaction:' || %s))", [name])
+        cur.execute("SELECT 1 FROM proj_checkpoint WHERE projection = %s LIMIT 1", [name])
+        decide_from = 0
+        if cur.fetchone() is not None:
+            cur.execute(_FIRST_UNHANDLED, {"name": name, "store": STORE_LOG})
+            first = cur.fetchone()[0]
+            settled = store().settled_position()
+            decide_from = settled if first is None else min(int(first), settled)
+            cur.execute("DELETE FROM proj_checkpoint WHERE projection = %s", [name])
+            cur.execute(
+                "DELETE FROM proj_side_effect WHERE effect = %s AND status = 'pending'", [name]
+            )
+            cur.execute(
+                "UPDATE proj_dead_letter SET status = 'skipped', resolved_at = now(), "
+                "error = error || ' (taken over by the reaction)' "
+                "WHERE projection = %s AND topic <> %s AND status IN ('parked', 'blocked')",
+                [name, STORE_LOG],
+            )
+            logger.warning(
+                "%s: a reaction now; it takes over from the consumer of that name and decides "
+                "from log position %s (facts from the start)",
+                name,
+                decide_from,
+            )
+        cur.execute(
             "INSERT INTO proj_reaction (reaction, next_position, decide_from, updated_at) "
-            "VALUES (%s, 0, 0, now()) ON CONFLICT (reaction) DO NOTHING",
-            [name],
+            "VALUES (%s, 0, %s, now()) ON CONFLICT (reaction) DO NOTHING",
+            [name, decide_from],
         )
         cur.execute(
             "SELECT next_position, decide_from FROM proj_reaction WHERE reaction = %s", [name]

@@ -27,34 +27,3 @@ class InboxEntry(models.Model):
 
     def __str__(self) -> str:
         return self.subject
-
-
-class Watcher(models.Model):
-    """Who watches which product: notifications' own copy, built from users events."""
-
-    product_id = models.CharField(max_length=64)
-    account_id = models.CharField(max_length=64)
-
-    class Meta:
-        db_table = "notifications_watcher"
-        constraints = [
-            models.UniqueConstraint(fields=["product_id", "account_id"], name="watch_once")
-        ]
-        indexes = [models.Index(fields=["account_id"])]
-
-    def __str__(self) -> str:
-        return f"{self.account_id} watches {self.product_id}"
-
-
-class Preference(models.Model):
-    """Which kinds of notification a person wants, on which channels (from users events)."""
-
-    account_id = models.CharField(primary_key=True, max_length=64)
-    kinds = models.JSONField(default=list)
-    channels = models.JSONField(default=list)
-
-    class Meta:
-        db_table = "notifications_preference"
-
-    def __str__(self) -> str:
-        return self.account_id

@@ -1,17 +1,14 @@
 """The notifications module's read models.
 
-- `notifications.audience` (Postgres): who watches which product, and each person's
-  preferences, from users events (notifications builds its own, it reads no other module's).
 - `notifications.inbox` (Postgres): every notification and its delivery status; those for the
   inbox channel are the person's in-app inbox.
 - `notifications.unread` (Redis): `<ns>:unread:<account id>`, the unread count.
-Erasure (AccountErased) purges a person from all three; the inbox keeps a tombstone of the
+Erasure (AccountErased) purges a person from both; the inbox keeps a tombstone of the
 erased id so a notification applied late (another topic) is not filed for them.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from apps.accounts.events import AccountErased
@@ -22,53 +19,8 @@ from apps.notifications.events import (
     NotificationRead,
     NotificationResent,
 )
-from apps.users.events import (
-    NotificationPreferencesChanged,
-    ProductUnwatched,
-    ProductWatched,
-    ProfileCreated,
-    ProfileErased,
-)
 from eventstore.events import EventEnvelope
 from eventstore.projection import PostgresProjection, RedisProjection, handles
-
-
-class Audience(PostgresProjection):
-    name = "notifications.audience"
-    topics = ("users", "accounts")
-    tables = ("notifications_watcher", "notifications_preference")
-    pipelined = True
-
-    @handles(ProfileCreated, NotificationPreferencesChanged)
-    def _preferences(self, cur: Any, e: EventEnvelope) -> None:
-        p = e.payload
-        cur.execute(
-            "INSERT INTO notifications_preference (account_id, kinds, channels) "
-            "VALUES (%s, %s, %s) ON CONFLICT (account_id) DO UPDATE SET kinds = EXCLUDED.kinds, "
-            "channels = EXCLUDED.channels",
-            [p.profile_id, json.dumps(list(p.kinds)), json.dumps(list(p.channels))],
-        )
-
-    @handles(ProductWatched)
-    def _watched(self, cur: Any, e: EventEnvelope) -> None:
-        cur.execute(
-            "INSERT INTO notifications_watcher (product_id, account_id) VALUES (%s, %s) "
-            "ON CONFLICT DO NOTHING",
-            [e.payload.product_id, e.payload.profile_id],
-        )
-
-    @handles(ProductUnwatched)
-    def _unwatched(self, cur: Any, e: EventEnvelope) -> None:
-        cur.execute(
-            "DELETE FROM notifications_watcher WHERE product_id = %s AND account_id = %s",
-            [e.payload.product_id, e.payload.profile_id],
-        )
-
-    @handles(ProfileErased, AccountErased)
-    def _erased(self, cur: Any, e: EventEnvelope) -> None:
-        person = getattr(e.payload, "account_id", None) or e.payload.profile_id
-        cur.execute("DELETE FROM notifications_watcher WHERE account_id = %s", [person])
-        cur.execute("DELETE FROM notifications_preference WHERE account_id = %s", [person])
 
 
 class Inbox(PostgresProjection):

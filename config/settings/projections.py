@@ -11,7 +11,6 @@ PROJECTIONS: list[str] = [
     "apps.products.read_models.PriceHistory",
     "apps.products.read_models.Details",
     "apps.products.read_models.Leaderboards",
-    "apps.notifications.read_models.Audience",
     "apps.notifications.read_models.Inbox",
     "apps.notifications.read_models.UnreadCounters",
 ]

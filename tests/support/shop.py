@@ -22,7 +22,6 @@ ALL_READ_MODELS = (
     "products.price_history",
     "products.details",
     "products.leaderboards",
-    "notifications.audience",
     "notifications.inbox",
     "notifications.unread",
     "notifications.delivery",  # records the delivery jobs (run_side_effect_jobs runs them)

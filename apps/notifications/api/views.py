@@ -22,11 +22,11 @@ from apps.shared.api import COMMAND_RESULT, command_response, context
 from apps.shared.filters import true_false
 from eventstore.consistency import TOKEN_HEADER, mark, wait_for_request
 
-# A token from a write waits for these: a watch is known to the audience, a price change has
-# been reacted to (its notifications exist), the inbox and counters are up to date. A reaction's
-# own notification is one hop further: it reaches the inbox a moment later.
+# A token from a write waits for these: a watch or a price change has reached the notifier
+# reaction (the watch is one of its facts; the price drop's notifications exist), the inbox
+# and counters are up to date. A reaction's own notification is one hop further: it reaches the
+# inbox a moment later.
 READ_MODELS = [
-    "notifications.audience",
     "notifications.reactions",
     "notifications.inbox",
     "notifications.unread",

@@ -226,3 +226,65 @@ def test_status_and_metrics_show_where_each_reaction_stands() -> None:
     assert 'reaction_lag_events{reaction="notifications.reactions"} 0.0' in body
     assert 'reaction_dead_letters{reaction="notifications.reactions"} 0.0' in body
     assert 'reaction_log_position{reaction="notifications.reactions"}' in body
+
+
+@pytest.mark.usefixtures("empty_read_models")
+def test_a_read_model_that_appends_during_a_replay_is_refused_and_appends_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A handler that wrongly decides (appends an event) inside a read model: the rebuild's
+    store refuses it, the event is parked with the reason, and the store is unchanged."""
+    from apps.products.read_models import PriceHistory
+    from eventstore.runtime import get_store
+    from projections.models import DeadLetter
+    from tests.support.ledger import STREAM_TYPE
+    from tests.support.store_contract import opened
+
+    a_product()
+    run_engine()
+    before = counts()
+
+    def deciding(self: object, cur: object, e: object) -> None:
+        get_store().append(f"wrong-{uuid.uuid4()}", STREAM_TYPE, [opened()], expected_version=0)
+
+    monkeypatch.setitem(PriceHistory._handlers, "products.ProductCreated", deciding)
+    call_command("replay_projections", "products.price_history", "--jobs", "1", stdout=StringIO())
+    assert counts() == before
+    letter = DeadLetter.objects.get(projection="products.price_history", status="parked")
+    assert "read-only during a rebuild of read models" in letter.error
+
+
+@pytest.mark.usefixtures("empty_read_models")
+def test_a_reaction_takes_over_where_the_consumer_of_its_name_stopped() -> None:
+    """An upgrade: `notifications.reactions` was a read model with Kafka checkpoints. The
+    reaction records facts from the start of the log but decides only on what that consumer
+    had not handled: nothing twice, nothing missed."""
+    from projections.status import partitions
+    from tests.support.engine import kafka_end, relay
+
+    watcher = person()
+    product = a_product()
+    users.watch_product(profile_id=watcher.account_id, product_id=product, ctx=SYSTEM)
+    products.change_price(product_id=product, price=Decimal("15.00"), currency="EUR", ctx=SYSTEM)
+    relay()
+    with connection.cursor() as cur:  # the old consumer had handled everything so far
+        for module in ("accounts", "products"):
+            topic = registry.topics_of(registry.get("products.catalog"))[0].replace(
+                "products.", f"{module}."
+            )
+            for partition in partitions(topic):
+                cur.execute(
+                    "INSERT INTO proj_checkpoint (projection, topic, partition, next_offset, "
+                    "updated_at) VALUES (%s, %s, %s, %s, now())",
+                    ["notifications.reactions", topic, partition, kafka_end(topic, partition)],
+                )
+    products.change_price(product_id=product, price=Decimal("10.00"), currency="EUR", ctx=SYSTEM)
+    run_engine()
+    drops = InboxEntry.objects.filter(recipient_id=watcher.account_id, kind="price_drop")
+    assert [d.body.split(" now costs ")[1][:5] for d in drops] == ["10.00"]
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM proj_checkpoint WHERE projection = %s", [NOTIFIER])
+        assert cur.fetchone()[0] == 0
+
+
+NOTIFIER = "notifications.reactions"
