@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 
-from projections import dead_letters, registry
+from projections import dead_letters, reactions, registry
 from projections.models import Checkpoint, DeadLetter
 
 
@@ -108,6 +108,7 @@ class CheckpointAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             **self.admin_site.each_context(request),
             "title": "Projection status",
             "rows": status(),
+            "reactions": reactions.status(list(registry.reactions().values())),
             "projections": sorted(registry.projections()),
         }
         return TemplateResponse(request, "admin/projections/status.html", context)

@@ -58,6 +58,7 @@ def test_admin_status_page_lists_every_partition_and_queues_a_rebuild(
     page = admin_client.get("/admin/projections/checkpoint/status/")
     assert page.status_code == 200
     assert PG.encode() in page.content and REDIS.encode() in page.content
+    assert b"<h2>Reactions</h2>" in page.content and b"notifications.reactions" in page.content
     assert Client().get("/admin/projections/checkpoint/status/").status_code == 302  # login
     response = admin_client.post(
         "/admin/projections/checkpoint/status/", {"rebuild": "nope"}, follow=True
