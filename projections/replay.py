@@ -176,12 +176,20 @@ def _rebuild_in_processes(
 
 
 def catch_up_to_end(
-    target: Target, topic: str, partition: int, progress: Progress | None, batch_size: int | None
+    target: Target,
+    topic: str,
+    partition: int,
+    progress: Progress | None,
+    batch_size: int | None,
+    *,
+    end: int | None = None,
 ) -> int:
-    """Apply the partition up to its current end in short steps, reporting progress."""
+    """Apply the partition up to `end` (default: its current end) in short steps, reporting
+    progress."""
     from projections import log
 
-    end = log.log_end(topic, partition)
+    if end is None:
+        end = log.log_end(topic, partition)
     applied = 0
     while True:
         before = target.next_offset(topic, partition)

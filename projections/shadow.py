@@ -6,8 +6,11 @@ moves the live tables to `proj_retired`, the shadow ones into place, and the sha
 and dead letters over the live ones. Redis: the shadow keys live under `<namespace>__shadow`;
 the swap deletes the live keys and renames the shadow ones in one MULTI/EXEC.
 
-Before the swap the rebuild takes every partition's lock (live workers pause, their wake-ups
-wait as dirty marks), brings both builds to the same offsets and compares their dumps.
+The shadow is built up to where the live model is, never past it, so that the live model is
+never written to by the rebuild: before comparing, the rebuild takes every partition's lock
+(live workers pause, their wake-ups wait as dirty marks), brings the shadow to the live model's
+offsets and compares their dumps. (Only a resumed build that had already gone past the live
+model makes the live one apply those events first, as its workers would.)
 """
 
 from __future__ import annotations
@@ -82,17 +85,21 @@ def _rebuild(
         _start(projection)
     applied = 0
     topics = [(t, p) for t in registry.topics_of(projection) for p in partitions(t)]
-    for topic, partition in topics:  # the bulk, while live workers go on
-        applied += catch_up_to_end(target, topic, partition, progress, batch_size)
+    live = target_for(projection)
+    for topic, partition in topics:  # the bulk, to where the live model is, while it goes on
+        end = live.next_offset(topic, partition)
+        applied += catch_up_to_end(target, topic, partition, progress, batch_size, end=end)
     held: list[tuple[str, int]] = []
     try:
         for topic, partition in topics:
             locks.acquire(name, topic, partition)
             held.append((topic, partition))
-        live = target_for(projection)
-        for topic, partition in topics:  # the last few events, with the workers paused
-            applied += catch_up_to_end(target, topic, partition, progress, batch_size)
-            catch_up_to_end(live, topic, partition, None, batch_size)
+        for topic, partition in topics:  # the last few events, with the live model paused
+            end = live.next_offset(topic, partition)
+            applied += catch_up_to_end(target, topic, partition, progress, batch_size, end=end)
+            ahead = target.next_offset(topic, partition)
+            if ahead > end:  # a resumed build that had gone past it: the live model follows
+                catch_up_to_end(live, topic, partition, None, batch_size, end=ahead)
         live_dump, shadow_dump = dump(projection), _dump_shadow(projection)
         diff = differences(live_dump, shadow_dump)
         examples = tuple(differing(live_dump, shadow_dump, sides=("live", "shadow")))

@@ -288,3 +288,24 @@ def test_a_reaction_takes_over_where_the_consumer_of_its_name_stopped() -> None:
 
 
 NOTIFIER = "notifications.reactions"
+
+
+@pytest.mark.usefixtures("empty_read_models")
+def test_a_shadow_comparison_leaves_a_lagging_live_model_as_it_is() -> None:
+    """`--shadow --no-swap` builds up to where the live model is and compares there: the live
+    model, behind the log, is neither written to nor moved."""
+    from projections.status import status
+    from tests.support.engine import relay
+
+    a_product()
+    run_engine()
+    a_product()
+    relay()  # in Kafka; the live catalog has not applied it
+    catalog = registry.get("products.catalog")
+    before = (dump(catalog), [(r.partition, r.checkpoint) for r in status(["products.catalog"])])
+    assert sum(r.lag for r in status(["products.catalog"])) > 0
+    out = StringIO()
+    call_command("replay_projections", "products.catalog", "--shadow", "--no-swap", stdout=out)
+    assert "shadow and live differ in 0 rows/keys" in out.getvalue()
+    after = (dump(catalog), [(r.partition, r.checkpoint) for r in status(["products.catalog"])])
+    assert after == before
