@@ -90,10 +90,16 @@ def run_engine(*names: str) -> None:
     raise AssertionError("the engine kept writing new events")
 
 
-def run_side_effect_jobs(effect: str, *, final_attempt: bool = False) -> list[str]:
+def run_side_effect_jobs(
+    effect: str, *, final_attempt: bool = False, again: bool = False
+) -> list[str]:
+    """Run the effect's pending jobs, as their tasks would; with `again`, every job, done ones
+    too (a redelivered task message)."""
     from projections.models import SideEffectJob
 
-    jobs = SideEffectJob.objects.filter(effect=effect, status="pending").order_by("id")
+    jobs = SideEffectJob.objects.filter(effect=effect).order_by("id")
+    if not again:
+        jobs = jobs.filter(status="pending")
     return [run_job(job.id, final_attempt=final_attempt) for job in jobs]
 
 

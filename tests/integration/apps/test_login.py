@@ -103,6 +103,14 @@ def test_too_many_attempts_against_one_account_are_throttled_from_any_address() 
     assert login(me.email, PASSWORD, ip="10.2.2.2").status_code == 429  # type: ignore[attr-defined]
 
 
+@override_settings(LOGIN_MAX_ATTEMPTS_PER_ACCOUNT=3, LOGIN_LOCKOUT_THRESHOLD=100)
+def test_attempts_against_one_account_count_together_whatever_the_case_of_the_email() -> None:
+    me = person()
+    for i, variant in enumerate((me.email.upper(), me.email.title(), f"  {me.email}  ")):
+        login(variant, "wrong", ip=f"10.3.3.{i}")
+    assert login(me.email, PASSWORD, ip="10.4.4.4").status_code == 429  # type: ignore[attr-defined]
+
+
 def test_a_locked_account_cannot_use_its_access_token() -> None:
     me = person()
     client = me.client()

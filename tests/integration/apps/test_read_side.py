@@ -10,9 +10,11 @@ from django.urls import reverse
 
 from apps.accounts import services as accounts
 from apps.accounts.models import AccountRecord
-from apps.shared.commands import SYSTEM
+from apps.shared.commands import SYSTEM, repository
 from apps.users import services as users
+from apps.users.aggregates import Profile, stream_id_for
 from apps.users.models import DirectoryEntry
+from eventstore.runtime import get_store
 from tests.support.accounts import Person, person
 from tests.support.engine import catch_up_all_partitions, relay
 
@@ -75,10 +77,16 @@ def test_a_repeated_write_with_the_same_idempotency_key_writes_once() -> None:
     client = me.client()
     url = reverse("profile-me")
     key = "save-bio-1"
+    stream = stream_id_for(me.account_id)
     first = client.patch(url, {"bio": "once"}, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    # Another write in between: were the repeat run again, it would change the bio back.
+    assert client.patch(url, {"bio": "meanwhile"}, format="json").status_code == 200
+    events = len(get_store().read(stream))
     again = client.patch(url, {"bio": "once"}, format="json", HTTP_IDEMPOTENCY_KEY=key)
     assert first.status_code == again.status_code == 200
     assert first.json() == again.json() and again["Idempotent-Replayed"] == "true"
+    assert len(get_store().read(stream)) == events  # nothing written
+    assert repository(Profile).load(stream).bio == "meanwhile"
     other = client.patch(url, {"bio": "twice"}, format="json", HTTP_IDEMPOTENCY_KEY=key)
     assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
 

@@ -33,12 +33,37 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 @pytest.mark.parametrize("name", [PG, REDIS])
 def test_the_same_catch_up_delivered_twice_changes_nothing_the_second_time(name: str) -> None:
+    """A task redelivered while the first delivery runs: both read the checkpoint before either
+    applied. The second's batches start from that stale checkpoint and must be refused by the
+    fence (the checkpoint moved), not re-applied."""
+    from projections.runner import catch_up
+    from projections.targets import target_for
+
     prefix = f"twice-{uuid.uuid4().hex[:8]}"
     publish(prefix, streams=12, deposits=9, amount=Decimal("2.50"))
-    catch_up_all_partitions(name)
+    projection = registry.get(name)
+    parts = [(t, p) for t in registry.topics_of(projection) for p in partitions(t)]
+    first_run, second_run = target_for(projection), target_for(projection)
+    read_before = {part: first_run.next_offset(*part) for part in parts}
+    events = registry.event_registry()
+    for part in parts:
+        catch_up(projection, first_run, *part, registry=events)
     first = dump(name, prefix)
-    catch_up_all_partitions(name)  # the same tasks again, as a redelivery would run them
+    moved = [part for part in parts if first_run.next_offset(*part) > read_before[part]]
+    assert moved
+
+    real, seen = second_run.next_offset, set()
+
+    def read_before_the_first_applied(topic: str, partition: int) -> int:
+        if (topic, partition) in seen:
+            return real(topic, partition)
+        seen.add((topic, partition))
+        return read_before[(topic, partition)]
+
+    second_run.next_offset = read_before_the_first_applied  # type: ignore[method-assign]
+    refused = {part: catch_up(projection, second_run, *part, registry=events) for part in parts}
     assert dump(name, prefix) == first
+    assert all(refused[part].conflicts == 1 and refused[part].applied == 0 for part in moved)
     assert lag(name) == 0
     if name == PG:
         assert len(first) == 12

@@ -39,6 +39,33 @@ def test_the_wait_times_out_when_the_read_models_have_not_applied_the_write() ->
     assert not wait_for(token, [PG], timeout=0.2).fresh
 
 
+def test_the_wait_is_stale_until_every_named_read_model_has_applied_the_write() -> None:
+    token = write()
+    relay()
+    catch_up_all_partitions(PG)  # one of the two
+    assert wait_for(token, [PG], timeout=0).fresh
+    assert not wait_for(token, [PG, REDIS], timeout=0.2).fresh
+    assert not wait_for(token, [REDIS, PG], timeout=0.2).fresh
+    catch_up_all_partitions(REDIS)
+    assert wait_for(token, [PG, REDIS], timeout=0).fresh
+
+
+def test_a_reaction_named_in_the_wait_is_waited_for_too() -> None:
+    """`notifications.reactions` reads the store's log, not Kafka partitions: a token of a
+    watch is fresh for it once it has recorded the watch."""
+    from apps.shared.commands import SYSTEM
+    from apps.users import services as users
+    from tests.support.accounts import person
+    from tests.support.shop import a_product, run_reaction
+
+    who = person()
+    token = users.watch_product(profile_id=who.account_id, product_id=a_product(), ctx=SYSTEM).token
+    relay()
+    assert not wait_for(token, ["notifications.reactions"], timeout=0.2).fresh
+    run_reaction("notifications.reactions")
+    assert wait_for(token, ["notifications.reactions"], timeout=0).fresh
+
+
 def test_the_wait_returns_as_soon_as_the_write_is_applied() -> None:
     token = write()
     relay()

@@ -95,3 +95,53 @@ def test_each_event_is_mailed_once_retried_when_flaky_and_never_again_on_a_rerea
 def test_side_effects_are_never_replayed() -> None:
     with pytest.raises(CommandError, match="side effect"):
         call_command("replay_projections", MAIL)
+
+
+def one_mail_job(prefix: str) -> SideEffectJob:
+    from tests.support.engine import catch_up_all_partitions
+
+    move_checkpoints(to_end=True)
+    publish(prefix, streams=1, deposits=1)  # one deposit: one mail job
+    catch_up_all_partitions(MAIL)  # records the job, as a worker would
+    return SideEffectJob.objects.get(stream_id__startswith=prefix)
+
+
+def test_a_done_job_delivered_again_does_not_run_again() -> None:
+    """acks_late redelivers a task whose worker died after the work; the sweep may enqueue a job
+    twice: the job runs once whatever the number of deliveries."""
+    from projections.tasks import run_side_effect
+
+    prefix = f"again-{uuid.uuid4().hex[:8]}"
+    job = one_mail_job(prefix)
+    assert run_side_effect(job.pk) == "done"
+    assert run_side_effect(job.pk) == "done"  # the same message, delivered again
+    assert len(mails(prefix)) == 1
+    assert SideEffectJob.objects.get(pk=job.pk).attempts == 1
+
+
+def test_the_same_job_delivered_to_two_workers_at_once_runs_once() -> None:
+    import threading
+
+    from django.db import connections
+
+    from projections.side_effects import run_job
+
+    prefix = f"twice-{uuid.uuid4().hex[:8]}"
+    job = one_mail_job(prefix)
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def deliver() -> None:
+        try:
+            start.wait()
+            outcomes.append(run_job(job.pk, final_attempt=False))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) in (["busy-or-missing", "done"], ["done", "done"])
+    assert len(mails(prefix)) == 1
