@@ -29,8 +29,11 @@ def contend(
                 store.append(
                     stream_id, STREAM_TYPE, [Deposited(amount=Decimal(index))], expected_version=r
                 )
-                results.put((r, index, "win", None, None))
+                results.put((r, index, "win", None, None, None))
             except ConcurrencyError as exc:
-                results.put((r, index, "conflict", exc.expected, exc.actual))
+                # Which check refused it: es_append's version check (SQLSTATE ES001) or the
+                # unique (stream, version) key behind it (23505).
+                state = getattr(getattr(exc.__cause__, "__cause__", None), "sqlstate", None)
+                results.put((r, index, "conflict", exc.expected, exc.actual, state))
     finally:
         connection.close()

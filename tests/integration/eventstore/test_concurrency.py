@@ -41,10 +41,12 @@ def test_eight_processes_at_the_same_version_have_exactly_one_winner_per_round()
         assert p.exitcode == 0
 
     by_round: dict[int, Counter[str]] = {}
-    for r, _index, outcome, expected, actual in outcomes:
+    for r, _index, outcome, expected, actual, state in outcomes:
         by_round.setdefault(r, Counter())[outcome] += 1
         if outcome == "conflict":
             assert (expected, actual) == (r, r + 1), "the error must carry both versions"
+            # The append's own check refuses the losers; the unique key is only its backstop.
+            assert state == "ES001", f"round {r}: refused by {state}, not the version check"
     for r in range(ROUNDS):
         assert by_round[r] == Counter(win=1, conflict=PROCESSES - 1), f"round {r}: {by_round[r]}"
 
