@@ -48,8 +48,12 @@ class SerializationError(EventStoreError):
 
 
 class ReadOnlyStore(EventStoreError):
-    """An append where the store is read-only: during a rebuild of read models, which never
-    append (code that decides belongs in a reaction, which a rebuild never runs)."""
+    """An append where the store is read-only: inside a read model's handler (live or in a
+    rebuild). Read models never append; code that decides belongs in a reaction, which a
+    rebuild never runs."""
 
     def __init__(self, why: str) -> None:
-        super().__init__(f"the event store is read-only during {why}: read models never append")
+        super().__init__(
+            f"the event store is read-only during {why}: read models never append "
+            "(code that decides belongs in a reaction)"
+        )

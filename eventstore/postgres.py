@@ -61,17 +61,12 @@ _read_only: ContextVar[str | None] = ContextVar("eventstore_read_only", default=
 
 @contextlib.contextmanager
 def read_only(why: str) -> Iterator[None]:
-    """Appends raise ReadOnlyStore inside this block (a rebuild of read models)."""
+    """Appends raise ReadOnlyStore inside this block (a read model's handlers run in it)."""
     token = _read_only.set(why)
     try:
         yield
     finally:
         _read_only.reset(token)
-
-
-def set_read_only(why: str) -> None:
-    """For good, in this process (a forked rebuild process)."""
-    _read_only.set(why)
 
 
 class PostgresEventStore:

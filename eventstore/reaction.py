@@ -88,11 +88,16 @@ class Reaction:
         recorders: dict[str, Callable[..., None]] = {}
         deciders: dict[str, Callable[..., None]] = {}
         for klass in reversed(cls.__mro__):
-            for attr in vars(klass).values():
-                for event_type in getattr(attr, "_remembers", ()):
-                    recorders[event_type] = attr
-                for event_type in getattr(attr, "_reacts_to", ()):
-                    deciders[event_type] = attr
+            for name, attr in vars(klass).items():
+                for found, mark in ((recorders, "_remembers"), (deciders, "_reacts_to")):
+                    for event_type in getattr(attr, mark, ()):
+                        other = found.get(event_type)
+                        if other is not None and other.__name__ != name:
+                            raise TypeError(
+                                f"{cls.__name__}: {event_type} has two {mark.strip('_')} "
+                                f"handlers, {other.__name__} and {name}"
+                            )
+                        found[event_type] = attr
         cls._recorders, cls._deciders = recorders, deciders
 
     @property

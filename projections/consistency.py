@@ -50,7 +50,8 @@ def wait(token: ConsistencyToken, read_models: Sequence[str], timeout: float) ->
                 if topic in registry.topics_of(t.projection)
             )
             and all(
-                reactions.checkpoint(r.name).next_position > log_position
+                (reactions.position(r.name) or reactions.Checkpoint(0, 0)).next_position
+                > log_position
                 for r in deciding
                 if topic in reactions.topics_of(r)
             )

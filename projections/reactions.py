@@ -44,6 +44,7 @@ from eventstore.postgres import PostgresEventStore
 from eventstore.reaction import Reaction
 from eventstore.runtime import get_store
 from eventstore.serialization import encode_envelope
+from projections import registry
 from projections.runner import INFRASTRUCTURE_ERRORS, parked_streams
 from projections.targets import write_dead_letters
 
@@ -128,29 +129,41 @@ class Checkpoint:
     decide_from: int
 
 
-def checkpoint(name: str) -> Checkpoint:
+def position(name: str) -> Checkpoint | None:
+    """Where the reaction is; None before it first ran. Changes nothing (for status, metrics,
+    consistency waits and dry runs)."""
     with connection.cursor() as cur:
         cur.execute(
             "SELECT next_position, decide_from FROM proj_reaction WHERE reaction = %s", [name]
         )
         row = cur.fetchone()
-    if row is None:
-        return _start(name)
-    return Checkpoint(int(row[0]), int(row[1]))
+    return Checkpoint(int(row[0]), int(row[1])) if row else None
 
 
-# The first log position a Kafka consumer (read model or side effect) of this name has not
-# handled: an event at or past its checkpoint, still in a side-effect job, or parked.
+def checkpoint(name: str) -> Checkpoint:
+    """Where the reaction is, starting it if it never ran (see _start): for its runner and an
+    operator's reset only."""
+    return position(name) or _start(name)
+
+
+# The first log position of an event the reaction decides on that a Kafka consumer (read model
+# or side effect) of its name had not handled: in Kafka at or past that consumer's checkpoint
+# on its partition (every partition of the reaction's topics: one it never read counts from
+# 0), in a side-effect job not done, or parked. (Unpublished events are past the settled
+# position, which bounds it too.) The relay's batch records are read whole, once.
 _FIRST_UNHANDLED = """
 WITH ck AS (SELECT topic, partition, next_offset FROM proj_checkpoint WHERE projection = %(name)s)
 SELECT least(
     (SELECT min(u.id) FROM es_relay_batch b
          CROSS JOIN LATERAL unnest(b.outbox_ids, b.partitions, b.offsets) AS u(id, p, off)
          LEFT JOIN ck ON ck.topic = b.topic AND ck.partition = u.p
-     WHERE b.topic IN (SELECT topic FROM ck) AND u.off >= coalesce(ck.next_offset, 0)),
+         JOIN es_outbox o ON o.id = u.id
+         JOIN es_event e ON e.position = o.event_position
+     WHERE b.topic = ANY(%(topics)s) AND u.off >= coalesce(ck.next_offset, 0)
+         AND e.event_type = ANY(%(deciding)s)),
     (SELECT min(o.id) FROM proj_side_effect j JOIN es_event e ON e.event_id = j.event_id
          JOIN es_outbox o ON o.event_position = e.position
-     WHERE j.effect = %(name)s AND j.status = 'pending'),
+     WHERE j.effect = %(name)s AND j.status <> 'done'),
     (SELECT min(o.id) FROM proj_dead_letter d JOIN es_event e ON e.event_id = d.event_id
          JOIN es_outbox o ON o.event_position = e.position
      WHERE d.projection = %(name)s AND d.topic <> %(store)s AND d.status IN ('parked', 'blocked'))
@@ -162,22 +175,32 @@ def _start(name: str) -> Checkpoint:
     """A reaction's first checkpoint: at the start of the log, deciding from there; or, when it
     takes over from a Kafka consumer of the same name (a read model or side effect that decided,
     before reactions were their own kind), recording facts from the start but deciding only from
-    the first event that consumer had not handled, so that nothing is decided twice or missed.
-    The consumer's checkpoints, pending jobs and dead letters are retired in the same
-    transaction."""
+    the first event that consumer had not handled, so that nothing is missed. (Events past that
+    one which the consumer had handled on other partitions are decided again: a decision whose
+    ids derive from its event creates nothing new.) The consumer's checkpoints, pending jobs and
+    dead letters are retired in the same transaction."""
+    reaction = registry.reaction(name)
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(hashtext('proj_reaction:' || %s))", [name])
         cur.execute("SELECT 1 FROM proj_checkpoint WHERE projection = %s LIMIT 1", [name])
         decide_from = 0
         if cur.fetchone() is not None:
-            cur.execute(_FIRST_UNHANDLED, {"name": name, "store": STORE_LOG})
+            cur.execute(
+                _FIRST_UNHANDLED,
+                {
+                    "name": name,
+                    "store": STORE_LOG,
+                    "topics": topics_of(reaction),
+                    "deciding": sorted(t for t in reaction.event_types if reaction.decides_on(t)),
+                },
+            )
             first = cur.fetchone()[0]
             settled = store().settled_position()
             decide_from = settled if first is None else min(int(first), settled)
             cur.execute("DELETE FROM proj_checkpoint WHERE projection = %s", [name])
             cur.execute(
                 "DELETE FROM proj_side_effect WHERE effect = %s AND status = 'pending'", [name]
-            )
+            )  # (failed ones stay, for the record; the reaction decides their events again)
             cur.execute(
                 "UPDATE proj_dead_letter SET status = 'skipped', resolved_at = now(), "
                 "error = error || ' (taken over by the reaction)' "
@@ -253,17 +276,17 @@ def run(
     `max_seconds`). The caller owns the reaction (`locks.run_owned`); the checkpoint's fence
     keeps it exactly once even if it does not."""
     batch_size = batch_size or settings.PROJECTIONS_BATCH_SIZE
-    log = store()
+    source = store()
     topics, types = topics_of(reaction), sorted(reaction.event_types)
     result = Run()
     started = time.monotonic()
     while True:
         at = checkpoint(reaction.name)
-        settled = log.settled_position()
+        settled = source.settled_position()
         if at.next_position >= settled:
             result.reached_end = True
             return result
-        events = log.read_log(
+        events = source.read_log(
             at.next_position, settled, topics=topics, event_types=types, limit=batch_size
         )
         next_position = events[-1][0] + 1 if len(events) == batch_size else settled
@@ -349,7 +372,7 @@ def _try_alone(
     reaction: Reaction, position: int, envelope: EventEnvelope, expected: int, decide_from: int
 ) -> str | tuple[str, str] | None:
     """None if applied, "conflict", or the last failure as (error, traceback)."""
-    attempts = settings.PROJECTIONS_MAX_ATTEMPTS
+    attempts = max(1, settings.PROJECTIONS_MAX_ATTEMPTS)
     for attempt in range(1, attempts + 1):
         try:
             ok = _commit(
@@ -400,16 +423,24 @@ def apply_redrive(reaction: Reaction, envelope: EventEnvelope, dead_letter_id: i
     once (the letter's row lock and status make a repeat a no-op)."""
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute(
-            'SELECT status, "offset" FROM proj_dead_letter WHERE id = %s FOR UPDATE',
+            'SELECT status, "offset", topic FROM proj_dead_letter WHERE id = %s FOR UPDATE',
             [dead_letter_id],
         )
         row = cur.fetchone()
         if row is None or row[0] not in ("parked", "blocked"):
             return
-        decide_from = checkpoint(reaction.name).decide_from
-        position = int(row[1])
+        if row[2] != STORE_LOG:
+            raise ValueError(
+                "this dead letter was parked by the Kafka consumer the reaction replaced; it "
+                "is retired when the reaction first runs (which decides its event again)"
+            )
+        at = position(reaction.name)
+        decide_from = at.decide_from if at else 0
+        position_ = int(row[1])
         reaction.apply(
-            PostgresFacts(cur, reaction.name, position), envelope, decide=position >= decide_from
+            PostgresFacts(cur, reaction.name, position_),
+            envelope,
+            decide=position_ >= decide_from,
         )
         cur.execute(
             "UPDATE proj_dead_letter SET status = 'resolved', resolved_at = now() WHERE id = %s",
@@ -483,7 +514,7 @@ class ResetPlan:
 
 
 def plan_reset(reaction: Reaction, to: int) -> ResetPlan:
-    at = checkpoint(reaction.name)
+    at = position(reaction.name) or Checkpoint(0, 0)
     current = max(at.next_position, at.decide_from)
     return ResetPlan(
         reaction=reaction.name,
@@ -498,6 +529,7 @@ def plan_reset(reaction: Reaction, to: int) -> ResetPlan:
 def reset(reaction: Reaction, to: int) -> ResetPlan:
     """Decide again from `to` (behind the checkpoint), or skip deciding up to `to` (ahead of
     it). The caller holds the reaction's lock."""
+    checkpoint(reaction.name)  # started (a takeover settles where it decides from) first
     plan = plan_reset(reaction, to)
     with transaction.atomic(), connection.cursor() as cur:
         if to < plan.current:
@@ -531,7 +563,7 @@ def status(reactions: Sequence[Reaction]) -> list[ReactionStatus]:
     settled = store().settled_position()
     rows = []
     for reaction in reactions:
-        at = checkpoint(reaction.name)
+        at = position(reaction.name) or Checkpoint(0, 0)
         with connection.cursor() as cur:
             cur.execute(
                 "SELECT count(*) FROM es_outbox o JOIN es_event e ON e.position = o.event_position "

@@ -19,7 +19,6 @@ from typing import Any
 
 from django.db import connection, connections
 
-from eventstore.postgres import read_only, set_read_only
 from eventstore.projection import Projection
 from projections import locks, registry
 from projections.runner import INFRASTRUCTURE_ERRORS, catch_up
@@ -85,13 +84,12 @@ def rebuild(
     if restart or not _in_progress(name):
         _start(projection)
     parts = [(topic, p) for topic in registry.topics_of(projection) for p in partitions(topic)]
-    with read_only(REBUILDING):
-        if jobs > 1 and len(parts) > 1:
-            applied = _rebuild_in_processes(projection, parts, progress, batch_size, jobs)
-        else:
-            applied = sum(
-                _rebuild_partition(projection, topic, p, progress, batch_size) for topic, p in parts
-            )
+    if jobs > 1 and len(parts) > 1:
+        applied = _rebuild_in_processes(projection, parts, progress, batch_size, jobs)
+    else:
+        applied = sum(
+            _rebuild_partition(projection, topic, p, progress, batch_size) for topic, p in parts
+        )
     with connection.cursor() as cur:
         cur.execute("DELETE FROM proj_rebuild WHERE projection = %s", [name])
     return applied
@@ -123,7 +121,6 @@ def _rebuild_partition(
 
 
 PARTITION_ATTEMPTS = 5
-REBUILDING = "a rebuild of read models"
 _inherited: list[Any] = []
 
 
@@ -134,7 +131,6 @@ def _in_child() -> None:
 
     _inherited.append(log._local)
     log._local = threading.local()
-    set_read_only(REBUILDING)
 
 
 def _rebuild_one(name: str, topic: str, partition: int, batch_size: int | None) -> int:

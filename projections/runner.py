@@ -237,7 +237,7 @@ def _try_alone(
 ) -> str | tuple[str, str] | None:
     """Apply one event with bounded retries: None if applied, "conflict", or the failure as
     (error, traceback)."""
-    attempts = settings.PROJECTIONS_MAX_ATTEMPTS
+    attempts = max(1, settings.PROJECTIONS_MAX_ATTEMPTS)
     for attempt in range(1, attempts + 1):
         try:
             if target.apply(

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django_redis import get_redis_connection
 
-from eventstore.postgres import read_only
 from eventstore.projection import PostgresProjection, Projection, RedisProjection
 from projections import locks, registry
 from projections.dump import differences, differing, dump
-from projections.replay import REBUILDING, Progress, catch_up_to_end
+from projections.replay import Progress, catch_up_to_end
 from projections.status import partitions
 from projections.targets import PostgresTarget, RedisTarget, Target, redis_namespace, target_for
 
@@ -66,18 +65,6 @@ def rebuild(
     swap: bool = True,
     progress: Progress | None = None,
     batch_size: int | None = None,
-) -> ShadowReport:
-    with read_only(REBUILDING):
-        return _rebuild(name, restart=restart, swap=swap, progress=progress, batch_size=batch_size)
-
-
-def _rebuild(
-    name: str,
-    *,
-    restart: bool,
-    swap: bool,
-    progress: Progress | None,
-    batch_size: int | None,
 ) -> ShadowReport:
     projection = registry.get(name)
     target = shadow_target(projection)

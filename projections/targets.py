@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django_redis import get_redis_connection
 
 from eventstore.events import EventEnvelope
-from eventstore.postgres import server_cursor
+from eventstore.postgres import read_only, server_cursor
 from eventstore.projection import (
     PostgresProjection,
     Projection,
@@ -26,6 +26,10 @@ from eventstore.projection import (
     SideEffect,
     live_namespace,
 )
+
+# Read models never append (code that decides is a reaction): the store refuses any append
+# made while one of their handlers runs, live or in a rebuild.
+APPLYING = "the application of a read model"
 
 
 class Target:
@@ -59,8 +63,13 @@ INSERT INTO proj_dead_letter (projection, topic, partition, "offset", stream_id,
 VALUES (%(projection)s, %(topic)s, %(partition)s, %(offset)s, %(stream_id)s, %(stream_version)s,
     %(event_id)s, %(event_type)s, %(message)s, %(status)s, %(error)s, %(traceback)s,
     %(attempts)s, now())
-ON CONFLICT (projection, event_id) DO NOTHING
+ON CONFLICT (projection, event_id) DO UPDATE SET topic = EXCLUDED.topic,
+    partition = EXCLUDED.partition, "offset" = EXCLUDED."offset", message = EXCLUDED.message,
+    status = EXCLUDED.status, error = EXCLUDED.error, traceback = EXCLUDED.traceback,
+    attempts = EXCLUDED.attempts, resolved_at = NULL
 """
+# (An update, not "do nothing": an event resolved or skipped once and applied again (a rebuild,
+# a reaction re-run) that fails again must be parked again, or it would be passed silently.)
 
 
 def _mark_resolved(cur: Any, dead_letter_id: int) -> None:
@@ -176,7 +185,11 @@ class PostgresTarget(Target):
                 )
                 self._scope(cur)
                 if envelopes:
-                    with self._pipeline(), _handler_cursor(self.projection, cur) as handler_cur:
+                    with (
+                        self._pipeline(),
+                        _handler_cursor(self.projection, cur) as handler_cur,
+                        read_only(APPLYING),
+                    ):
                         self.projection.apply_many(handler_cur, envelopes)
                 write_dead_letters(cur, dead_letters)
         except Exception as exc:
@@ -209,7 +222,7 @@ class PostgresTarget(Target):
             if row is None or row[0] not in ("parked", "blocked"):
                 return
             self._scope(cur)
-            with _handler_cursor(self.projection, cur) as handler_cur:
+            with _handler_cursor(self.projection, cur) as handler_cur, read_only(APPLYING):
                 self.projection.apply(handler_cur, envelope)
             _mark_resolved(cur, dead_letter_id)
 
@@ -281,7 +294,7 @@ class RedisTarget(Target):
         # checks the checkpoint, runs them and moves it (one round trip, where WATCH, GET and
         # MULTI/EXEC took three).
         args: list[Any] = [expected_offset, next_offset]
-        with self.client.pipeline(transaction=False) as pipe:
+        with self.client.pipeline(transaction=False) as pipe, read_only(APPLYING):
             self.projection.apply_many(pipe, envelopes)
             for command, _options in pipe.command_stack:
                 args.append(len(command))
@@ -297,7 +310,8 @@ class RedisTarget(Target):
             pipe.watch(marker)  # type: ignore[no-untyped-call]
             if not pipe.exists(marker):
                 pipe.multi()
-                self.projection.apply(pipe, envelope)
+                with read_only(APPLYING):
+                    self.projection.apply(pipe, envelope)
                 pipe.set(marker, 1)
                 pipe.execute()
         with transaction.atomic(), connection.cursor() as cur:

@@ -108,9 +108,12 @@ def reaction_pair(name: str) -> tuple[str, str, int]:
 
 
 # How long a woken reaction waits for the relay to record what it published (the record runs
-# beside the wake-up), polling every RECORD_POLL seconds.
-RECORD_WAIT = 2.0
-RECORD_POLL = 0.01
+# beside the wake-up), polling every RECORD_POLL seconds; and, if events are still unsettled
+# after that (a transaction held open, a gap that rolled back and is not yet dropped), in how
+# many seconds it looks again.
+RECORD_WAIT = 1.0
+RECORD_POLL = 0.02
+LOOK_AGAIN = 1.0
 
 
 @shared_task(
@@ -150,23 +153,37 @@ def react(name: str) -> dict[str, Any]:
     locks.run_owned(*pair, work)
     if unfinished["more"]:
         wake(*pair)
+    elif _unsettled():
+        _wake_later(pair, LOOK_AGAIN)
     return totals
+
+
+def _unsettled() -> bool:
+    """Whether outbox rows wait past the settled position."""
+    settled = reactions.store().settled_position()
+    with connection.cursor() as cur:
+        cur.execute("SELECT max(id) FROM es_outbox")
+        highest = cur.fetchone()[0]
+    return highest is not None and highest >= settled
 
 
 def _wait_for_settling(deadline: float) -> bool:
     """Whether the settled position moved before `deadline` while outbox rows wait past it."""
-    log = reactions.store()
-    settled = log.settled_position()
-    with connection.cursor() as cur:
-        cur.execute("SELECT max(id) FROM es_outbox")
-        highest = cur.fetchone()[0]
-    if highest is None or highest < settled:
+    source = reactions.store()
+    settled = source.settled_position()
+    if not _unsettled():
         return False
     while time.monotonic() < deadline:
         time.sleep(RECORD_POLL)
-        if log.settled_position() > settled:
+        if source.settled_position() > settled:
             return True
     return False
+
+
+def _wake_later(pair: tuple[str, str, int], countdown: float) -> None:
+    """A wake-up in `countdown` seconds, unless one is queued already."""
+    if get_redis_connection("default").set(pending_key(*pair), 1, nx=True, ex=QUEUED_FLAG_TTL):
+        react.apply_async((pair[0],), countdown=countdown)
 
 
 def on_published(published: Sequence[Any]) -> None:
@@ -175,11 +192,9 @@ def on_published(published: Sequence[Any]) -> None:
     partitions: dict[str, set[int]] = defaultdict(set)
     for p in published:
         partitions[p.topic].add(p.partition)
-    deciding = {
-        r.name
-        for r in registry.reactions().values()
-        if set(reactions.topics_of(r)) & set(partitions)
-    }
+    # Every reaction: what was just published may be what held any of them back (they read
+    # every topic up to one settled position).
+    deciding = set(registry.reactions())
     wake_many(
         [
             (projection.name, topic, partition)

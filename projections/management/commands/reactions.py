@@ -27,7 +27,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("action", choices=["status", "reset"])
-        parser.add_argument("name", nargs="?", help="the reaction (reset)")
+        parser.add_argument("name", nargs="?", help="the reaction (reset; status: default all)")
         parser.add_argument("--to", help="a log position, an event id, or 'end' (reset)")
         parser.add_argument("--dry-run", action="store_true", help="say what, change nothing")
         parser.add_argument(
@@ -36,7 +36,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["action"] == "status":
-            self._status()
+            self._status(options["name"])
             return
         if not options["name"]:
             raise CommandError(
@@ -49,6 +49,12 @@ class Command(BaseCommand):
         except registry.UnknownProjection as exc:
             raise CommandError(str(exc)) from exc
         to = self._position(options["to"])
+        settled = reactions.store().settled_position()
+        if to > settled:
+            raise CommandError(
+                f"--to {to} is past the settled end of the log ({settled}): nothing is there "
+                "yet; use --to end to skip to it"
+            )
         if options["dry_run"]:
             for line in reactions.plan_reset(reaction, to).describe():
                 self.stdout.write(line)
@@ -83,8 +89,12 @@ class Command(BaseCommand):
             raise CommandError(f"no stored event has the id {event_id}")
         return position
 
-    def _status(self) -> None:
-        rows = reactions.status(list(registry.reactions().values()))
+    def _status(self, name: str | None) -> None:
+        try:
+            chosen = [registry.reaction(name)] if name else list(registry.reactions().values())
+        except registry.UnknownProjection as exc:
+            raise CommandError(str(exc)) from exc
+        rows = reactions.status(chosen)
         if not rows:
             self.stdout.write("no reactions are registered (settings.REACTIONS)")
             return

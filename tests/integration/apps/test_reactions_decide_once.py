@@ -203,6 +203,10 @@ def test_a_reset_refuses_what_is_not_a_position() -> None:
         call_command("reactions", "reset", "notifications.inbox", "--to", "0")
     with pytest.raises(CommandError, match="no stored event"):
         call_command("reactions", "reset", "notifications.reactions", "--to", str(uuid.uuid4()))
+    with pytest.raises(CommandError, match="past the settled end of the log"):
+        call_command("reactions", "reset", "notifications.reactions", "--to", "999999999999")
+    with pytest.raises(CommandError, match="no reaction named"):
+        call_command("reactions", "status", "products.catalog")
 
 
 @pytest.mark.usefixtures("empty_read_models")
@@ -251,7 +255,7 @@ def test_a_read_model_that_appends_during_a_replay_is_refused_and_appends_nothin
     call_command("replay_projections", "products.price_history", "--jobs", "1", stdout=StringIO())
     assert counts() == before
     letter = DeadLetter.objects.get(projection="products.price_history", status="parked")
-    assert "read-only during a rebuild of read models" in letter.error
+    assert "read-only during the application of a read model" in letter.error
 
 
 @pytest.mark.usefixtures("empty_read_models")

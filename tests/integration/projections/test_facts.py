@@ -61,3 +61,35 @@ def test_forget_ends_every_fact_about_a_person_from_its_position() -> None:
     assert at(21).keys("watchers", "lamp") == ["bob"]
     assert at(21).get("pref", "ann") is None
     assert at(15).get("pref", "ann") == {"kinds": []}  # a re-run before the erasure still sees it
+
+
+def test_an_events_writes_to_one_fact_replace_each_other() -> None:
+    at(10).put("w", "lamp", "ann")
+    at(20).drop("w", "lamp", "ann")
+    at(20).put("w", "lamp", "ann")  # dropped then put back by the same event: still there
+    assert at(21).keys("w", "lamp") == ["ann"]
+    at(30).put("w", "lamp", "bob")
+    at(30).drop("w", "lamp", "bob")  # put then dropped by the same event: never there
+    assert at(31).keys("w", "lamp") == ["ann"]
+    at(40).put("name", "lamp", value="A")
+    at(40).put("name", "lamp", value="B")  # the event's last write counts
+    assert at(41).get("name", "lamp") == "B"
+    at(50).put("w", "lamp", "cy")
+    at(50).forget("cy")  # put, then forgotten by the same event
+    assert at(51).keys("w", "lamp") == ["ann"]
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT scope, subject, key, value::text, valid_from, valid_to FROM proj_fact "
+            "WHERE reaction = 'tests.facts' ORDER BY scope, key, valid_from"
+        )
+        history = cur.fetchall()
+    at(20).drop("w", "lamp", "ann")  # a re-run of two of those events changes nothing
+    at(20).put("w", "lamp", "ann")
+    at(40).put("name", "lamp", value="A")
+    at(40).put("name", "lamp", value="B")
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT scope, subject, key, value::text, valid_from, valid_to FROM proj_fact "
+            "WHERE reaction = 'tests.facts' ORDER BY scope, key, valid_from"
+        )
+        assert cur.fetchall() == history
