@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 WEB_PORT ?= 8000
 export WEB_PORT
 
-PHONY_BENCH := bench bench-eventstore bench-projections bench-http wrk
+PHONY_BENCH := bench bench-eventstore bench-projections bench-http wrk mutate
 .PHONY: $(PHONY_BENCH) run test pytest lint venv stack-up stack-down stack-status stack-reset migrate topics clean
 
 $(STAMP): pyproject.toml
@@ -57,6 +57,16 @@ pytest: stack-up
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test: lint pytest
+
+# Mutation testing of the code that holds the guarantees (tests/mutation/targets.toml), within
+# MUTATE_BUDGET seconds (default 1680); MUTATE_ARGS="--only NAME" runs one target.
+MUTATE_STAMP := $(VENV)/.mutation-installed
+$(MUTATE_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[dev,mutation]"
+	@touch $@
+
+mutate: stack-up $(MUTATE_STAMP)
+	$(PY) tests/mutation/run.py $(MUTATE_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles .mypy_cache .ruff_cache .pytest_cache

@@ -313,3 +313,59 @@ def test_a_shadow_comparison_leaves_a_lagging_live_model_as_it_is() -> None:
     assert "shadow and live differ in 0 rows/keys" in out.getvalue()
     after = (dump(catalog), [(r.partition, r.checkpoint) for r in status(["products.catalog"])])
     assert after == before
+
+
+@pytest.mark.usefixtures("empty_read_models")
+def test_a_reaction_never_passes_an_event_whose_transaction_is_still_open_below_it() -> None:
+    """A watch takes its log position, then its transaction stays open while a price drop of
+    the same product commits after it. The relay publishes the drop and keeps a gap for the
+    watch; the reaction stops below the gap (it may not decide on the drop without the facts
+    before it), and once the watch commits, the watcher is told."""
+    import threading
+
+    from django.db import connections, transaction
+
+    from projections.reactions import position
+    from tests.support.engine import relay
+
+    watcher = person()
+    product = a_product()
+    run_engine()
+    appended, release = threading.Event(), threading.Event()
+
+    def slow_watch() -> None:
+        try:
+            with transaction.atomic():
+                users.watch_product(profile_id=watcher.account_id, product_id=product, ctx=SYSTEM)
+                appended.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=slow_watch)
+    thread.start()
+    try:
+        assert appended.wait(30)
+        products.change_price(product_id=product, price=Decimal("5.00"), currency="EUR", ctx=SYSTEM)
+        relay()
+        run_reaction("notifications.reactions")
+        at = position("notifications.reactions")
+        assert at is not None
+        assert at.next_position <= reactions_settled()  # nothing past the open watch is
+        assert price_drops_decided_for(watcher) == 0  # settled: the drop waits for it
+    finally:
+        release.set()
+        thread.join(30)
+    run_engine()
+    assert price_drops_decided_for(watcher) == 1
+    assert kinds_for(watcher) == ["price_drop"]
+
+
+def price_drops_decided_for(who: Person) -> int:
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM es_event WHERE event_type = 'notifications.NotificationCreated' "
+            "AND payload->>'kind' = 'price_drop' AND payload->>'recipient_id' = %s",
+            [who.account_id],
+        )
+        return int(cur.fetchone()[0])
