@@ -75,8 +75,11 @@ def test_wrong_passwords_and_unknown_emails_get_the_same_answer() -> None:
 @override_settings(LOGIN_LOCKOUT_THRESHOLD=3, LOGIN_MAX_ATTEMPTS_PER_ACCOUNT=100)
 def test_repeated_failures_lock_the_account_with_an_event() -> None:
     me = person()
-    for _ in range(3):
+    for _ in range(2):
         assert login(me.email, "wrong").status_code == 401  # type: ignore[attr-defined]
+    events = [e.payload for e in get_store().read(me.account_id)]
+    assert not any(isinstance(e, AccountLocked) for e in events)  # not before the threshold
+    assert login(me.email, "wrong").status_code == 401  # type: ignore[attr-defined]
     events = [e.payload for e in get_store().read(me.account_id)]
     assert events[-1] == AccountLocked(account_id=me.account_id, reason=LOCKOUT_REASON)
     locked = login(me.email, PASSWORD)
@@ -87,8 +90,9 @@ def test_repeated_failures_lock_the_account_with_an_event() -> None:
 @override_settings(LOGIN_MAX_ATTEMPTS_PER_IP=4, LOGIN_MAX_ATTEMPTS_PER_ACCOUNT=100)
 def test_too_many_attempts_from_one_address_are_throttled() -> None:
     me = person()
-    for _ in range(4):
-        login(f"nobody-{uuid.uuid4().hex}@example.com", "x", ip="10.9.9.9")
+    for _ in range(4):  # the fourth is still allowed
+        tried = login(f"nobody-{uuid.uuid4().hex}@example.com", "x", ip="10.9.9.9")
+        assert tried.status_code == 401  # type: ignore[attr-defined]
     throttled = login(me.email, PASSWORD, ip="10.9.9.9")
     assert throttled.status_code == 429  # type: ignore[attr-defined]
     assert int(throttled["Retry-After"]) >= 1  # type: ignore[index]
@@ -98,8 +102,8 @@ def test_too_many_attempts_from_one_address_are_throttled() -> None:
 @override_settings(LOGIN_MAX_ATTEMPTS_PER_ACCOUNT=3, LOGIN_LOCKOUT_THRESHOLD=100)
 def test_too_many_attempts_against_one_account_are_throttled_from_any_address() -> None:
     me = person()
-    for i in range(3):
-        login(me.email, "wrong", ip=f"10.1.1.{i}")
+    for i in range(3):  # the third is still allowed
+        assert login(me.email, "wrong", ip=f"10.1.1.{i}").status_code == 401  # type: ignore[attr-defined]
     assert login(me.email, PASSWORD, ip="10.2.2.2").status_code == 429  # type: ignore[attr-defined]
 
 

@@ -35,6 +35,7 @@ def test_the_wait_times_out_when_the_read_models_have_not_applied_the_write() ->
     elapsed = time.monotonic() - started
     assert not outcome.fresh and outcome.header == "stale"
     assert 0.4 <= elapsed < 1.5
+    assert 0.4 <= outcome.waited <= elapsed  # how long it waited, as the response reports it
     relay()  # published, still not projected: still stale
     assert not wait_for(token, [PG], timeout=0.2).fresh
 
@@ -64,6 +65,41 @@ def test_a_reaction_named_in_the_wait_is_waited_for_too() -> None:
     assert not wait_for(token, ["notifications.reactions"], timeout=0.2).fresh
     run_reaction("notifications.reactions")
     assert wait_for(token, ["notifications.reactions"], timeout=0).fresh
+
+
+def test_a_checkpoint_at_the_written_event_has_not_applied_it() -> None:
+    """A checkpoint names the next offset to apply: one equal to the event's offset (or a
+    reaction's next position equal to its log position) means the event is still to come."""
+    from projections import registry
+    from projections.consistency import _position
+    from projections.targets import target_for
+
+    token = write()
+    relay()
+    topic, partition, offset, log_position = _position(ConsistencyToken.decode(token))
+    assert offset is not None and partition is not None
+    target = target_for(registry.get(PG))
+
+    def move_to(next_offset: int) -> None:
+        current = target.next_offset(topic, partition)
+        assert target.apply(topic, partition, [], expected_offset=current, next_offset=next_offset)
+
+    move_to(offset)
+    assert not wait_for(token, [PG], timeout=0.1).fresh
+    move_to(offset + 1)
+    assert wait_for(token, [PG], timeout=0).fresh
+
+    reaction = "notifications.reactions"  # reads the accounts topic, which the ledger uses
+    with connection.cursor() as cur:
+        cur.execute(
+            "INSERT INTO proj_reaction (reaction, next_position, decide_from, updated_at) "
+            "VALUES (%s, %s, 0, now())",
+            [reaction, log_position],
+        )
+    assert not wait_for(token, [reaction], timeout=0.1).fresh
+    with connection.cursor() as cur:
+        cur.execute("UPDATE proj_reaction SET next_position = %s", [log_position + 1])
+    assert wait_for(token, [reaction], timeout=0).fresh
 
 
 def test_the_wait_returns_as_soon_as_the_write_is_applied() -> None:

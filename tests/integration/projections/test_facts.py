@@ -93,3 +93,14 @@ def test_an_events_writes_to_one_fact_replace_each_other() -> None:
             "WHERE reaction = 'tests.facts' ORDER BY scope, key, valid_from"
         )
         assert cur.fetchall() == history
+
+
+def test_recording_the_same_value_again_keeps_one_row() -> None:
+    at(10).put("name", "lamp", value="Lamp")
+    at(20).put("name", "lamp", value="Lamp")  # e.g. a rename to the same name
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT valid_from, valid_to FROM proj_fact WHERE reaction = 'tests.facts' "
+            "AND scope = 'name'"
+        )
+        assert cur.fetchall() == [(10, None)]

@@ -69,3 +69,20 @@ def test_a_ciphertext_moved_to_another_subject_does_not_decrypt() -> None:
     personal.vault().key_for("p2")
     forged = raw.replace("pii:v1:p1:", "pii:v1:p2:")
     assert decode_payload(registry(), "tests.Named", 1, forged.encode()).name == personal.ERASED
+
+
+@dataclass(frozen=True)
+class NicknameFirst:
+    event_type: ClassVar[str] = "tests.NicknameFirst"
+    schema_version: ClassVar[int] = 1
+    personal_data: ClassVar[tuple[str, ...]] = ("nickname", "name")
+    data_subject: ClassVar[str] = "person_id"
+
+    person_id: str
+    name: str
+    nickname: str | None = None
+
+
+def test_a_missing_personal_field_does_not_leave_the_next_one_in_clear() -> None:
+    raw = encode_payload(NicknameFirst(person_id="p1", name="Ada Lovelace"))
+    assert b"Ada" not in raw and b'"nickname":null' in raw
