@@ -4,6 +4,7 @@ deliveries, idempotency and the poison-event path of a reaction."""
 from __future__ import annotations
 
 from decimal import Decimal
+from io import StringIO
 from typing import Any
 
 import pytest
@@ -203,3 +204,68 @@ def test_mark_one_and_all_read_over_the_api() -> None:
 
 def test_the_delivery_side_effect_runs_on_its_own_queue() -> None:
     assert Delivery.queue == "notifications"
+
+
+def test_an_operator_skips_a_parked_event_and_redrives_the_ones_behind_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    watcher = person()
+    sick = a_product()
+    users.watch_product(profile_id=watcher.account_id, product_id=sick, ctx=SYSTEM)
+    run_engine()
+
+    def broken(self: Any, facts: Any, e: Any) -> None:
+        raise RuntimeError("the reaction cannot handle this product")
+
+    monkeypatch.setitem(Notifier._deciders, "products.PriceChanged", broken)
+    products.change_price(product_id=sick, price=Decimal("9.00"), currency="EUR", ctx=SYSTEM)
+    products.change_price(product_id=sick, price=Decimal("8.00"), currency="EUR", ctx=SYSTEM)
+    run_engine()
+    parked = DeadLetter.objects.get(projection="notifications.reactions", status="parked")
+    blocked = DeadLetter.objects.get(projection="notifications.reactions", status="blocked")
+
+    outcome = dead_letters.redrive("notifications.reactions", sick)  # still failing
+    assert outcome.resolved == 0 and outcome.still_parked is not None
+    again = DeadLetter.objects.get(pk=parked.pk)
+    assert again.status == "parked" and again.attempts == parked.attempts + 1
+    assert "cannot handle this product" in again.error
+
+    with pytest.raises(dead_letters.DeadLetterError, match="blocked ones wait for a redrive"):
+        dead_letters.skip(blocked.pk)
+    with pytest.raises(dead_letters.DeadLetterError, match="no dead letter"):
+        dead_letters.skip(10**9)
+    out = StringIO()
+    call_command("dead_letters", "skip", str(parked.pk), stdout=out)
+    assert f"skipped {parked.pk}" in out.getvalue()
+    skipped = DeadLetter.objects.get(pk=parked.pk)
+    assert skipped.status == "skipped" and skipped.resolved_at is not None
+
+    monkeypatch.undo()  # the fix, for what comes after the skipped event
+    assert dead_letters.redrive("notifications.reactions", sick).resolved == 1
+    run_engine()
+    drops = price_drop_inbox(watcher.account_id)
+    assert ["8.00" in d.body for d in drops] == [True]  # the skipped 9.00 drop told nobody
+
+
+def test_a_reaction_that_fails_twice_is_retried_not_parked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """In its batch, then alone once: the next attempt (of PROJECTIONS_MAX_ATTEMPTS) works."""
+    watcher = person()
+    product = a_product()
+    users.watch_product(profile_id=watcher.account_id, product_id=product, ctx=SYSTEM)
+    run_engine()
+    original, failures = Notifier.notify_watchers_of_price_drop, []
+
+    def flaky_twice(self: Any, facts: Any, e: Any) -> None:
+        if len(failures) < 2:
+            failures.append(e.event_id)
+            raise ConnectionResetError("a hiccup")
+        original(self, facts, e)
+
+    monkeypatch.setitem(Notifier._deciders, "products.PriceChanged", flaky_twice)
+    products.change_price(product_id=product, price=Decimal("9.00"), currency="EUR", ctx=SYSTEM)
+    run_engine()
+    assert len(failures) == 2
+    assert not DeadLetter.objects.filter(projection="notifications.reactions").exists()
+    assert len(price_drop_inbox(watcher.account_id)) == 1
