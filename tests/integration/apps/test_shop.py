@@ -255,7 +255,8 @@ def test_a_reaction_that_fails_twice_is_retried_not_parked(
     product = a_product()
     users.watch_product(profile_id=watcher.account_id, product_id=product, ctx=SYSTEM)
     run_engine()
-    original, failures = Notifier.notify_watchers_of_price_drop, []
+    original = Notifier.notify_watchers_of_price_drop
+    failures: list[Any] = []
 
     def flaky_twice(self: Any, facts: Any, e: Any) -> None:
         if len(failures) < 2:
