@@ -45,7 +45,7 @@ from eventstore.reaction import Reaction
 from eventstore.runtime import get_store
 from eventstore.serialization import encode_envelope
 from projections import registry
-from projections.runner import INFRASTRUCTURE_ERRORS, parked_streams
+from projections.runner import INFRASTRUCTURE_ERRORS, dead_letter_row, parked_streams
 from projections.targets import write_dead_letters
 
 logger = logging.getLogger("projections.reactions")
@@ -399,23 +399,10 @@ def _dead_letter(
     status: str,
     failure: tuple[str, str] = ("", ""),
 ) -> dict[str, Any]:
-    error, trace = failure
-    logger.error("%s: %s %s v%s %s", name, status, env.stream_id, env.stream_version, error)
-    return {
-        "projection": name,
-        "topic": STORE_LOG,
-        "partition": STORE_PARTITION,
-        "offset": position,
-        "stream_id": env.stream_id,
-        "stream_version": env.stream_version,
-        "event_id": env.event_id,
-        "event_type": env.event_type,
-        "message": encode_envelope(env),
-        "status": status,
-        "error": error,
-        "traceback": trace,
-        "attempts": settings.PROJECTIONS_MAX_ATTEMPTS if status == "parked" else 0,
-    }
+    message = encode_envelope(env)
+    return dead_letter_row(
+        name, STORE_LOG, STORE_PARTITION, position, env, message, status, failure
+    )
 
 
 def apply_redrive(reaction: Reaction, envelope: EventEnvelope, dead_letter_id: int) -> None:

@@ -263,18 +263,34 @@ def _dead_letter(
     status: str,
     failure: tuple[str, str] = ("", ""),
 ) -> dict[str, Any]:
+    return dead_letter_row(
+        name, topic, partition, msg.offset() or 0, env, msg.value() or b"", status, failure
+    )
+
+
+def dead_letter_row(
+    name: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    env: EventEnvelope,
+    message: bytes,
+    status: str,
+    failure: tuple[str, str] = ("", ""),
+) -> dict[str, Any]:
+    """A dead letter as `targets.write_dead_letters` writes it (and logs it)."""
     error, trace = failure
     logger.error("%s: %s %s v%s %s", name, status, env.stream_id, env.stream_version, error)
     return {
         "projection": name,
         "topic": topic,
         "partition": partition,
-        "offset": msg.offset(),
+        "offset": offset,
         "stream_id": env.stream_id,
         "stream_version": env.stream_version,
         "event_id": env.event_id,
         "event_type": env.event_type,
-        "message": msg.value(),
+        "message": message,
         "status": status,
         "error": error,
         "traceback": trace,
@@ -300,4 +316,11 @@ def parked_streams_of(projection_names: list[str]) -> dict[str, set[str]]:
     return found
 
 
-__all__ = ["INFRASTRUCTURE_ERRORS", "CatchUp", "apply_batch", "catch_up", "relevant_envelopes"]
+__all__ = [
+    "INFRASTRUCTURE_ERRORS",
+    "CatchUp",
+    "apply_batch",
+    "catch_up",
+    "dead_letter_row",
+    "relevant_envelopes",
+]
