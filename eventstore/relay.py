@@ -76,18 +76,21 @@ UNION ALL
  {_EVENT})
 ORDER BY 1
 """
-# Transactions running now (top-level ids: a savepoint's writes belong to its top transaction).
-_RUNNING_SQL = """
-SELECT coalesce(array_agg(x::text::bigint), '{}') FROM pg_snapshot_xip(pg_current_snapshot()) x
-"""
-# Those of them a snapshot taken now still sees running. Not pg_xact_status(): Postgres marks a
-# transaction committed in its commit log before it leaves the list of running transactions
-# that snapshots are made of (with synchronous replication, for a whole round trip to the
-# standby), so "committed" there can come while a new snapshot, the next select's, still cannot
-# see its rows: the gap would be dropped and its row never published.
+# Transactions running now, by their transaction id locks: Postgres documents that every
+# transaction with an id holds an exclusive lock on it until it ends, and it releases that lock
+# only once its end is visible to new snapshots (the lock a row-lock wait waits on). Not the
+# running list of a snapshot (pg_snapshot_xip): that lists only transactions older than the
+# newest finished one, so an appender younger than a writer that committed a later outbox id
+# (found missing exactly then) was not in it, its gap was settled at once, and its row, committed
+# a moment later, was never published. Ids are 32-bit here: a gap lives seconds, and an id comes
+# back only after four billion others. (Subtransactions lock their ids too: more of them to
+# wait for, each ending with its top transaction at the latest.)
+_XID_LOCKS = "FROM pg_locks WHERE locktype = 'transactionid' AND mode = 'ExclusiveLock' AND granted"
+_RUNNING_SQL = f"SELECT coalesce(array_agg(transactionid::text::bigint), '{{}}') {_XID_LOCKS}"
+# Those of them still holding their lock.
 _STILL_RUNNING_SQL = (
-    "SELECT x FROM unnest(%s::bigint[]) AS x "
-    "WHERE NOT pg_visible_in_snapshot(x::text::xid8, pg_current_snapshot())"
+    f"SELECT transactionid::text::bigint {_XID_LOCKS} "
+    "AND transactionid::text::bigint = ANY(%s::bigint[])"
 )
 
 

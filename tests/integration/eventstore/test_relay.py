@@ -263,12 +263,12 @@ def test_only_one_relay_is_active_at_a_time(tmp_path: Path) -> None:
             first.wait()
 
 
-def open_append(stream: str) -> Any:
-    """A connection whose transaction has appended one event to `stream` and not committed:
-    its outbox id is taken, below those of every append that commits after it."""
+def open_append(stream: str, late: Any = None) -> Any:
+    """A connection (`late`, or a new one) whose transaction has appended one event to `stream`
+    and not committed: its outbox id is taken, below those of every append after it."""
     import psycopg
 
-    late = psycopg.connect(postgres_dsn())
+    late = late or psycopg.connect(postgres_dsn())
     late.execute(
         "SELECT es_append(%s, %s, 0, %s::jsonb, %s, '[]'::jsonb, '[]'::jsonb, NULL)",
         [
@@ -290,6 +290,17 @@ def open_append(stream: str) -> Any:
         ],
     )
     return late
+
+
+def unpublished() -> list[tuple[int, str, int]]:
+    """(outbox id, stream, version) of the rows no relay batch holds."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT o.id, e.stream_id, e.stream_version FROM es_outbox o "
+            "JOIN es_event e ON e.position = o.event_position WHERE NOT EXISTS "
+            "(SELECT 1 FROM es_relay_batch b WHERE o.id = ANY(b.outbox_ids)) ORDER BY o.id"
+        )
+        return [tuple(r) for r in cur.fetchall()]
 
 
 def relay_state() -> tuple[int, list[tuple[int, int]]]:
@@ -364,12 +375,45 @@ def test_a_gap_whose_transaction_rolls_back_is_dropped() -> None:
     assert_topic_holds_exactly(prefix)
 
 
+def test_a_gap_is_kept_while_its_transaction_runs_even_if_it_began_after_the_last_commit() -> None:
+    """A snapshot lists as running only the transactions older than the newest finished one.
+    Here the appender of the gap began after the writer of the next row, which committed first:
+    it is missing from such a list, yet its row is still coming and must be published."""
+    import psycopg
+
+    prefix = f"young-{uuid.uuid4().hex[:8]}"
+    small = relay_config(batch_size=10)
+    older = psycopg.connect(postgres_dsn())
+    late = None
+    try:
+        older.execute("SELECT pg_current_xact_id()")  # its transaction id comes first
+        late = open_append(f"{prefix}-slow")  # a younger transaction takes outbox id n
+        open_append(f"{prefix}-fast", older).commit()  # n + 1, committed by the older one
+        assert Relay(small).run(once=True) == 1, "published around the open one"
+        assert len(relay_state()[1]) == 1, "its id is a gap"
+        assert Relay(small).run(once=True) == 0, "a restart keeps the gap open"
+        assert len(relay_state()[1]) == 1, "still a gap after the restart"
+        late.commit()
+    finally:
+        older.close()
+        if late is not None:
+            late.close()
+    assert Relay(small).run(once=True) == 1, "the row is published once it commits"
+    assert relay_state()[1] == []
+    assert_topic_holds_exactly(prefix)
+
+
 def test_concurrent_writers_on_shared_streams_keep_per_stream_order_through_the_relay(
     tmp_path: Path,
 ) -> None:
-    """Writers racing on the same streams commit out of id order; the topic must still hold
-    every stream in version order, each event once."""
+    """Writers racing on the same streams commit out of id order (half of them keep their
+    transaction open a few milliseconds after appending, so the relay sees later ids first and
+    keeps gaps); the topic must still hold every stream in version order, each event once."""
+    import random
     import threading
+    import time
+
+    from django.db import transaction
 
     from eventstore.errors import ConcurrencyError
 
@@ -386,7 +430,10 @@ def test_concurrent_writers_on_shared_streams_keep_per_stream_order_through_the_
                     version = store.version(stream)
                     events = [opened()] if version == 0 else [Deposited(amount=Decimal(i))]
                     try:
-                        store.append(stream, STREAM_TYPE, events, expected_version=version)
+                        with transaction.atomic():
+                            store.append(stream, STREAM_TYPE, events, expected_version=version)
+                            if seed % 2:
+                                time.sleep(random.uniform(0, 0.015))  # noqa: S311
                         break
                     except ConcurrencyError:
                         continue
@@ -396,15 +443,28 @@ def test_concurrent_writers_on_shared_streams_keep_per_stream_order_through_the_
             connection.close()
 
     try:
+        # The relay is up and publishing before the race starts (not after it has ended).
+        pg_store().append(f"{prefix}-warm-up", STREAM_TYPE, [opened()], expected_version=0)
+        wait_for("the relay to publish", lambda: outbox_counts()[0] == outbox_counts()[1], 60)
         threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
         for t in threads:
             t.start()
         for t in threads:
             t.join(timeout=180)
         assert not errors, errors
-        wait_for("the outbox to drain", lambda: outbox_counts()[0] == outbox_counts()[1], 120)
+        try:
+            wait_for("the outbox to drain", lambda: outbox_counts()[0] == outbox_counts()[1], 120)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: unpublished outbox rows {unpublished()}") from None
     finally:
         relay.send_signal(signal.SIGTERM)
         relay.wait(timeout=30)
     messages = assert_topic_holds_exactly(prefix)
-    assert len(messages) == 600
+    assert len(messages) == 601
+    with connection.cursor() as cur:  # a batch held an id below one published before it
+        cur.execute(
+            "SELECT count(*) FROM (SELECT lo, max(hi) OVER (ORDER BY id ROWS BETWEEN "
+            "UNBOUNDED PRECEDING AND 1 PRECEDING) AS before FROM es_relay_batch) b "
+            "WHERE lo < before"
+        )
+        assert cur.fetchone()[0] > 0, "no gap was ever filled: the race did not race"
