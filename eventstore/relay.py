@@ -76,9 +76,10 @@ UNION ALL
  {_EVENT})
 ORDER BY 1
 """
-# Transactions running now, by their transaction id locks: Postgres documents that every
+# Transactions running now, by their transaction-id locks: Postgres documents that every
 # transaction with an id holds an exclusive lock on it until it ends, and it releases that lock
-# only once its end is visible to new snapshots (the lock a row-lock wait waits on). Not the
+# only once its end is visible to new snapshots (the lock a row-lock wait waits on); an appender
+# has its id before it takes an outbox id (es_append writes its stream's row first). Not the
 # running list of a snapshot (pg_snapshot_xip): that lists only transactions older than the
 # newest finished one, so an appender younger than a writer that committed a later outbox id
 # (found missing exactly then) was not in it, its gap was settled at once, and its row, committed
