@@ -1,12 +1,13 @@
 """`make mutate`: mutation testing of the code that holds the guarantees, bounded in time.
 
-Python: cosmic-ray mutates the functions listed in targets.toml, one mutant at a time, in place,
-and runs the tests listed beside them against the real servers (a mutant is killed when they
-fail). SQL and Lua, which it does not mutate, come from the hand-written before/after snippets
-of the same file, applied one at a time. Prints every surviving mutant; stops starting new ones
-after MUTATE_BUDGET seconds (default 1680) and says what it did not run.
+Python: cosmic-ray's mutants of the functions listed in targets.toml, written in place one at a
+time, each running the tests listed beside them against the real servers (a mutant is killed
+when they fail, or run past twice their time on the unmutated code plus 10 s: see baseline()).
+SQL and Lua, which it does not mutate, come from the hand-written before/after snippets of the
+same file, applied one at a time. Prints every surviving mutant; stops starting new ones after
+MUTATE_BUDGET seconds (default 1680) and says what it did not run.
 
-    python tests/mutation/run.py [--only NAME] [--list]
+    python tests/mutation/run.py [--only NAME] [--list] [--verbose]
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 COSMIC_RAY = str(Path(sys.executable).with_name("cosmic-ray"))
@@ -39,8 +41,10 @@ EXCLUDED_OPERATORS = [
     r"core/ReplaceComparisonOperator_\w+_(Is|IsNot)$",
     r"core/NumberReplacer",
 ]
-# Python mutants leave the migrations alone: their runs share one test database, vhost and set
-# of topics (kept between runs, removed at the end), which saves most of a run's set-up.
+# Mutants outside the migrations leave the schema alone: their runs share one test database,
+# vhost and set of topics (kept between runs, removed at the end), which saves most of a run's
+# set-up.
+VERBOSE = False
 SHARED_RUN = {
     "TEST_RUN_ID": f"mut{os.getpid()}",
     "KEEP_TEST_SERVERS_STATE": "1",
@@ -53,25 +57,53 @@ class Outcome:
     name: str
     survived: list[str] = field(default_factory=list)
     killed: int = 0
+    timed_out: int = 0  # (of the killed)
     not_run: int = 0
 
+    def count(self, result: str, mutant: str, seconds: float) -> None:
+        if VERBOSE:
+            print(f"   {seconds:5.1f} s {result:9} {mutant}", flush=True)
+        if result == "passed":
+            self.survived.append(mutant)
+        else:
+            self.killed += 1
+            self.timed_out += result == "timed out"
 
-def run_tests(tests: list[str], timeout: float) -> bool:
-    """Whether the tests pass (False also when they time out). No bytecode is written: a
-    mutant's, cached, could outlive it when the original comes back within the same second."""
+
+def run_tests(tests: list[str], timeout: float, *, shared: bool = True) -> str:
+    """ "passed", "failed" or "timed out". No bytecode is written: a mutant's, cached, could
+    outlive it when the original comes back within the same second. `shared`: in the run
+    state kept between runs (not for a mutated migration: it must be migrated again)."""
     try:
         done = subprocess.run(
             [*PYTEST, *tests],
             cwd=ROOT,
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+            env={**os.environ, **(SHARED_RUN if shared else {}), "PYTHONDONTWRITEBYTECODE": "1"},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             timeout=timeout,
             check=False,
+            start_new_session=True,
         )
     except subprocess.TimeoutExpired:
-        return False
-    return done.returncode == 0
+        return "timed out"
+    return "passed" if done.returncode == 0 else "failed"
+
+
+def baseline(name: str, tests: list[str], *, shared: bool = True) -> float | None:
+    """The tests' time on the code as it is (None, said, when they fail there: every mutant
+    would look killed). A mutant's run may take MUTANT_TIME_FACTOR times that, plus 10 s,
+    before it counts as killed: one that hangs costs little, and no test waits its whole
+    time-out."""
+    started = time.monotonic()
+    if run_tests(tests, 600, shared=shared) != "passed":
+        print(f"   {name}: its tests fail on the unmutated code; not run", flush=True)
+        return None
+    return time.monotonic() - started
+
+
+def mutant_timeout(base: float) -> float:
+    return base * float(os.environ.get("MUTANT_TIME_FACTOR", "2")) + 10
 
 
 def snippets(target: dict[str, object], deadline: float) -> Outcome:
@@ -79,22 +111,32 @@ def snippets(target: dict[str, object], deadline: float) -> Outcome:
     path = ROOT / str(target["file"])
     outcome = Outcome(str(target["name"]))
     original = path.read_text()
-    for mutation in target["mutations"]:  # type: ignore[attr-defined]
+    mutations: list[dict[str, Any]] = target["mutations"]  # type: ignore[assignment]
+    for mutation in mutations:
+        if original.count(mutation["before"]) != 1:
+            raise SystemExit(f"{target['name']}: {mutation['before']!r} must occur once in {path}")
+    bases: dict[tuple[str, ...], float | None] = {}
+    shared = "migrations" not in path.parts
+    for mutation in mutations:
         before, after = mutation["before"], mutation["after"]
-        if original.count(before) != 1:
-            raise SystemExit(f"{target['name']}: {before!r} must occur once in {path}")
+        tests = tuple(mutation.get("tests", target["tests"]))
         if time.monotonic() > deadline:
+            outcome.not_run += 1
+            continue
+        if tests not in bases:
+            bases[tests] = baseline(outcome.name, list(tests), shared=shared)
+        base = bases[tests]
+        if base is None:
             outcome.not_run += 1
             continue
         path.write_text(original.replace(before, after))
         try:
-            passed = run_tests(list(mutation.get("tests", target["tests"])), 600)
+            started = time.monotonic()
+            result = run_tests(list(tests), mutant_timeout(base), shared=shared)
         finally:
             path.write_text(original)
-        if passed:
-            outcome.survived.append(f"{mutation['why']}: {before!r} -> {after!r}")
-        else:
-            outcome.killed += 1
+        seconds = time.monotonic() - started
+        outcome.count(result, f"{mutation['why']}: {before!r} -> {after!r}", seconds)
     return outcome
 
 
@@ -114,65 +156,69 @@ def function_lines(path: Path, names: list[str]) -> list[tuple[int, int]]:
 
 
 def python(target: dict[str, object], deadline: float, workdir: Path) -> Outcome:
-    """cosmic-ray over the target's functions, its tests as the test command."""
+    """cosmic-ray's mutants of the target's functions, one at a time, each with its tests."""
+    from cosmic_ray.mutating import use_mutation
+    from cosmic_ray.plugins import get_operator
     from cosmic_ray.work_db import WorkDB, use_db
-    from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
 
     name = str(target["name"])
     module = ROOT / str(target["module"])
     outcome = Outcome(name)
+    tests = [str(t) for t in target["tests"]]  # type: ignore[attr-defined]
     config = workdir / f"{name}.toml"
     session = workdir / f"{name}.sqlite"
-    tests = " ".join(str(t) for t in target["tests"])  # type: ignore[attr-defined]
     config.write_text(
         "[cosmic-ray]\n"
         f"module-path = {json.dumps(str(module))}\n"
         "timeout = 600.0\n"
         "excluded-modules = []\n"
-        f"test-command = {json.dumps(' '.join([*PYTEST, tests]))}\n"
+        "test-command = 'false'\n"  # (unused: the mutants are run below)
         "[cosmic-ray.distributor]\nname = 'local'\n"
     )
-    subprocess.run([COSMIC_RAY, "init", str(config), str(session)], cwd=ROOT, check=True)
+    subprocess.run(
+        [COSMIC_RAY, "init", str(config), str(session)],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     spans = function_lines(module, list(target["functions"]))  # type: ignore[call-overload]
     excluded = re.compile("|".join(f"(?:{e})" for e in EXCLUDED_OPERATORS))
     with use_db(str(session), WorkDB.Mode.open) as db:
-        for item in db.pending_work_items:
-            mutation = item.mutations[0]
-            line = mutation.start_pos[0]
-            inside = any(lo <= line <= hi for lo, hi in spans)
-            if not inside or excluded.match(mutation.operator_name):
-                db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
-    remaining = max(0.0, deadline - time.monotonic())
+        mutations = [
+            item.mutations[0]
+            for item in db.pending_work_items
+            if any(lo <= item.mutations[0].start_pos[0] <= hi for lo, hi in spans)
+            and not excluded.match(item.mutations[0].operator_name)
+        ]
+    base = baseline(name, tests) if mutations and time.monotonic() < deadline else None
     try:
-        subprocess.run(
-            [COSMIC_RAY, "exec", str(config), str(session)],
-            cwd=ROOT,
-            env={**os.environ, **SHARED_RUN},
-            timeout=remaining,
-            check=False,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired:
-        pass  # the budget is spent; the mutant in flight is undone below
+        for m in mutations:
+            if base is None or time.monotonic() > deadline:
+                outcome.not_run += 1
+                continue
+            operator = get_operator(m.operator_name)(**(getattr(m, "operator_args", None) or {}))
+            with use_mutation(module, operator, m.occurrence) as (original, mutated):
+                if mutated is None:
+                    continue
+                started = time.monotonic()
+                result = run_tests(tests, mutant_timeout(base))
+            mutant = f"line {m.start_pos[0]} {m.operator_name}: {_diff(original, mutated)}"
+            outcome.count(result, mutant, time.monotonic() - started)
     finally:
         subprocess.run(["git", "checkout", "--", str(module)], cwd=ROOT, check=True)
-    with use_db(str(session), WorkDB.Mode.open) as db:
-        for item, result in db.completed_work_items:
-            if result.worker_outcome == WorkerOutcome.SKIPPED:
-                continue
-            if result.test_outcome == TestOutcome.SURVIVED:
-                m = item.mutations[0]
-                diff = "".join(
-                    line
-                    for line in (result.diff or "").splitlines(keepends=True)
-                    if line.startswith(("-", "+")) and not line.startswith(("---", "+++"))
-                ).strip()
-                outcome.survived.append(f"line {m.start_pos[0]} {m.operator_name}: {diff}")
-            else:
-                outcome.killed += 1
-        outcome.not_run = sum(1 for _ in db.pending_work_items)
     return outcome
+
+
+def _diff(original: str, mutated: str) -> str:
+    """The changed lines, as - and + lines."""
+    import difflib
+
+    return " ".join(
+        line.strip()
+        for line in difflib.unified_diff(original.splitlines(), mutated.splitlines(), n=0)
+        if line.startswith(("-", "+")) and not line.startswith(("---", "+++"))
+    )
 
 
 def _remove_shared_run() -> None:
@@ -194,7 +240,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", help="run only the target of this name")
     parser.add_argument("--list", action="store_true", help="list the targets")
+    parser.add_argument("--verbose", action="store_true", help="print every mutant's outcome")
     args = parser.parse_args()
+    global VERBOSE
+    VERBOSE = args.verbose
     targets = tomllib.loads(TARGETS.read_text())
     chosen = [
         (kind, t)
@@ -216,20 +265,21 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="mutate-") as tmp:
         for kind, target in chosen:
             print(f"-- {target['name']} ({kind})", flush=True)
+            target_started = time.monotonic()
             if kind == "snippets":
                 outcome = snippets(target, deadline)
             else:
                 outcome = python(target, deadline, Path(tmp))
             outcomes.append(outcome)
             print(
-                f"   killed {outcome.killed}, survived {len(outcome.survived)}, "
-                f"not run {outcome.not_run}",
+                f"   killed {outcome.killed} ({outcome.timed_out} by time-out), "
+                f"survived {len(outcome.survived)}, not run {outcome.not_run}, "
+                f"{time.monotonic() - target_started:.0f} s",
                 flush=True,
             )
             for line in outcome.survived:
                 print(f"   SURVIVED {line}", flush=True)
-        if any(kind == "python" for kind, _ in chosen):
-            _remove_shared_run()
+        _remove_shared_run()
     killed = sum(o.killed for o in outcomes)
     survived = sum(len(o.survived) for o in outcomes)
     not_run = sum(o.not_run for o in outcomes)
