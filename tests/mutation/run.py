@@ -1,11 +1,13 @@
 """`make mutate`: mutation testing of the code that holds the guarantees, bounded in time.
 
-Python: cosmic-ray's mutants of the functions listed in targets.toml, written in place one at a
-time, each running the tests listed beside them against the real servers (a mutant is killed
-when they fail, or run past twice their time on the unmutated code plus 10 s: see baseline()).
-SQL and Lua, which it does not mutate, come from the hand-written before/after snippets of the
-same file, applied one at a time. Prints every surviving mutant; stops starting new ones after
-MUTATE_BUDGET seconds (default 1680) and says what it did not run.
+Python: cosmic-ray's mutants of the functions listed in targets.toml; SQL and Lua, which it does
+not mutate, come from the hand-written before/after snippets of the same file. Each mutant is
+written into a git worktree of HEAD (the checkout itself is never touched) and runs the tests
+listed beside it against the real servers: it is killed when they fail, or when they run past
+twice their time on the unmutated code plus 10 s (see baseline()). MUTATE_JOBS worktrees
+(default 2) run mutants side by side, each with its own test database, vhost and topics. Prints
+every surviving mutant; stops starting new ones after MUTATE_BUDGET seconds (default 1680) and
+says what it did not run.
 
     python tests/mutation/run.py [--only NAME] [--list] [--verbose]
 """
@@ -14,14 +16,19 @@ from __future__ import annotations
 
 import argparse
 import ast
+import difflib
 import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,15 +48,91 @@ EXCLUDED_OPERATORS = [
     r"core/ReplaceComparisonOperator_\w+_(Is|IsNot)$",
     r"core/NumberReplacer",
 ]
-# Mutants outside the migrations leave the schema alone: their runs share one test database,
-# vhost and set of topics (kept between runs, removed at the end), which saves most of a run's
-# set-up.
 VERBOSE = False
-SHARED_RUN = {
-    "TEST_RUN_ID": f"mut{os.getpid()}",
-    "KEEP_TEST_SERVERS_STATE": "1",
-    "PYTEST_ADDOPTS": "--reuse-db",
-}
+
+
+@dataclass
+class Worker:
+    """A worktree of HEAD and the environment its test runs get. Mutants outside the migrations
+    leave the schema alone: their runs share one test database, vhost and set of topics (kept
+    between runs, removed at the end), which saves most of a run's set-up."""
+
+    root: Path
+    run_id: str
+
+    def env(self, *, shared: bool) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(self.root),  # its modules, not the checkout's (installed editable)
+            "STACK_DIR": os.environ.get("STACK_DIR", str(ROOT / ".stack")),
+            "PYTHONDONTWRITEBYTECODE": "1",  # a mutant's bytecode could outlive it
+        }
+        if shared:
+            env |= {
+                "TEST_RUN_ID": self.run_id,
+                "KEEP_TEST_SERVERS_STATE": "1",
+                "PYTEST_ADDOPTS": "--reuse-db",
+            }
+        return env
+
+    def run_tests(self, tests: list[str], timeout: float, *, shared: bool = True) -> str:
+        """ "passed", "failed" or "timed out"."""
+        try:
+            done = subprocess.run(
+                [*PYTEST, *tests],
+                cwd=self.root,
+                env=self.env(shared=shared),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=timeout,
+                check=False,
+                start_new_session=True,
+            )
+        except subprocess.TimeoutExpired:
+            return "timed out"
+        return "passed" if done.returncode == 0 else "failed"
+
+    def remove_shared_state(self) -> None:
+        """One last run that keeps nothing: pytest-django drops the database, the session's
+        fixture the topics, vhost and keys."""
+        env = {k: v for k, v in self.env(shared=True).items() if k != "KEEP_TEST_SERVERS_STATE"}
+        env["PYTEST_ADDOPTS"] = "--create-db"
+        subprocess.run(
+            [*PYTEST, "tests/integration/projections/test_facts.py"],
+            cwd=self.root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
+
+
+@contextmanager
+def workers(count: int, tmp: Path) -> Iterator[list[Worker]]:
+    made: list[Worker] = []
+    try:
+        for i in range(count):
+            root = tmp / f"w{i}"
+            subprocess.run(
+                ["git", "worktree", "add", "--detach", "-q", str(root), "HEAD"],
+                cwd=ROOT,
+                check=True,
+            )
+            made.append(Worker(root, f"mut{os.getpid()}w{i}"))
+        yield made
+    finally:
+        for w in made:
+            subprocess.run(["git", "worktree", "remove", "--force", str(w.root)], cwd=ROOT)
+        subprocess.run(["git", "worktree", "prune"], cwd=ROOT, check=False)
+
+
+@dataclass
+class Mutant:
+    file: str  # relative to the root
+    text: str  # the whole mutated file
+    tests: tuple[str, ...]
+    shared: bool
+    label: str
 
 
 @dataclass
@@ -59,85 +142,41 @@ class Outcome:
     killed: int = 0
     timed_out: int = 0  # (of the killed)
     not_run: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self, result: str, mutant: str, seconds: float) -> None:
-        if VERBOSE:
-            print(f"   {seconds:5.1f} s {result:9} {mutant}", flush=True)
-        if result == "passed":
-            self.survived.append(mutant)
-        else:
-            self.killed += 1
-            self.timed_out += result == "timed out"
+        with self.lock:
+            if VERBOSE and result != "not run":
+                print(f"   {seconds:5.1f} s {result:9} {mutant}", flush=True)
+            if result == "passed":
+                self.survived.append(mutant)
+            elif result == "not run":
+                self.not_run += 1
+            else:
+                self.killed += 1
+                self.timed_out += result == "timed out"
 
 
-def run_tests(tests: list[str], timeout: float, *, shared: bool = True) -> str:
-    """ "passed", "failed" or "timed out". No bytecode is written: a mutant's, cached, could
-    outlive it when the original comes back within the same second. `shared`: in the run
-    state kept between runs (not for a mutated migration: it must be migrated again)."""
-    try:
-        done = subprocess.run(
-            [*PYTEST, *tests],
-            cwd=ROOT,
-            env={**os.environ, **(SHARED_RUN if shared else {}), "PYTHONDONTWRITEBYTECODE": "1"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=timeout,
-            check=False,
-            start_new_session=True,
-        )
-    except subprocess.TimeoutExpired:
-        return "timed out"
-    return "passed" if done.returncode == 0 else "failed"
-
-
-def baseline(name: str, tests: list[str], *, shared: bool = True) -> float | None:
-    """The tests' time on the code as it is (None, said, when they fail there: every mutant
-    would look killed). A mutant's run may take MUTANT_TIME_FACTOR times that, plus 10 s,
-    before it counts as killed: one that hangs costs little, and no test waits its whole
-    time-out."""
-    started = time.monotonic()
-    if run_tests(tests, 600, shared=shared) != "passed":
-        print(f"   {name}: its tests fail on the unmutated code; not run", flush=True)
-        return None
-    return time.monotonic() - started
-
-
-def mutant_timeout(base: float) -> float:
-    return base * float(os.environ.get("MUTANT_TIME_FACTOR", "2")) + 10
-
-
-def snippets(target: dict[str, object], deadline: float) -> Outcome:
-    """Hand-written mutations of SQL and Lua: `before` replaced by `after`, one at a time."""
+def snippet_mutants(target: dict[str, Any]) -> list[Mutant]:
+    """Hand-written mutations of SQL and Lua: `before` replaced by `after`."""
     path = ROOT / str(target["file"])
-    outcome = Outcome(str(target["name"]))
     original = path.read_text()
-    mutations: list[dict[str, Any]] = target["mutations"]  # type: ignore[assignment]
-    for mutation in mutations:
-        if original.count(mutation["before"]) != 1:
-            raise SystemExit(f"{target['name']}: {mutation['before']!r} must occur once in {path}")
-    bases: dict[tuple[str, ...], float | None] = {}
-    shared = "migrations" not in path.parts
-    for mutation in mutations:
+    shared = "migrations" not in path.parts  # a mutated migration must be migrated again
+    mutants = []
+    for mutation in target["mutations"]:
         before, after = mutation["before"], mutation["after"]
-        tests = tuple(mutation.get("tests", target["tests"]))
-        if time.monotonic() > deadline:
-            outcome.not_run += 1
-            continue
-        if tests not in bases:
-            bases[tests] = baseline(outcome.name, list(tests), shared=shared)
-        base = bases[tests]
-        if base is None:
-            outcome.not_run += 1
-            continue
-        path.write_text(original.replace(before, after))
-        try:
-            started = time.monotonic()
-            result = run_tests(list(tests), mutant_timeout(base), shared=shared)
-        finally:
-            path.write_text(original)
-        seconds = time.monotonic() - started
-        outcome.count(result, f"{mutation['why']}: {before!r} -> {after!r}", seconds)
-    return outcome
+        if original.count(before) != 1:
+            raise SystemExit(f"{target['name']}: {before!r} must occur once in {path}")
+        mutants.append(
+            Mutant(
+                str(target["file"]),
+                original.replace(before, after),
+                tuple(mutation.get("tests", target["tests"])),
+                shared,
+                f"{mutation['why']}: {before!r} -> {after!r}",
+            )
+        )
+    return mutants
 
 
 def function_lines(path: Path, names: list[str]) -> list[tuple[int, int]]:
@@ -155,24 +194,23 @@ def function_lines(path: Path, names: list[str]) -> list[tuple[int, int]]:
     return spans
 
 
-def python(target: dict[str, object], deadline: float, workdir: Path) -> Outcome:
-    """cosmic-ray's mutants of the target's functions, one at a time, each with its tests."""
-    from cosmic_ray.mutating import use_mutation
+def python_mutants(target: dict[str, Any], workdir: Path) -> list[Mutant]:
+    """cosmic-ray's mutants of the target's functions, less the excluded operators."""
+    from cosmic_ray.mutating import mutate_code
     from cosmic_ray.plugins import get_operator
     from cosmic_ray.work_db import WorkDB, use_db
 
     name = str(target["name"])
-    module = ROOT / str(target["module"])
-    outcome = Outcome(name)
-    tests = [str(t) for t in target["tests"]]  # type: ignore[attr-defined]
+    path = ROOT / str(target["module"])
+    original = path.read_text()
     config = workdir / f"{name}.toml"
     session = workdir / f"{name}.sqlite"
     config.write_text(
         "[cosmic-ray]\n"
-        f"module-path = {json.dumps(str(module))}\n"
+        f"module-path = {json.dumps(str(path))}\n"
         "timeout = 600.0\n"
         "excluded-modules = []\n"
-        "test-command = 'false'\n"  # (unused: the mutants are run below)
+        "test-command = 'false'\n"  # (unused: the mutants are run here)
         "[cosmic-ray.distributor]\nname = 'local'\n"
     )
     subprocess.run(
@@ -182,38 +220,33 @@ def python(target: dict[str, object], deadline: float, workdir: Path) -> Outcome
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    spans = function_lines(module, list(target["functions"]))  # type: ignore[call-overload]
+    spans = function_lines(path, list(target["functions"]))
     excluded = re.compile("|".join(f"(?:{e})" for e in EXCLUDED_OPERATORS))
+    mutants = []
     with use_db(str(session), WorkDB.Mode.open) as db:
-        mutations = [
-            item.mutations[0]
-            for item in db.pending_work_items
-            if any(lo <= item.mutations[0].start_pos[0] <= hi for lo, hi in spans)
-            and not excluded.match(item.mutations[0].operator_name)
-        ]
-    base = baseline(name, tests) if mutations and time.monotonic() < deadline else None
-    try:
-        for m in mutations:
-            if base is None or time.monotonic() > deadline:
-                outcome.not_run += 1
+        for item in db.pending_work_items:
+            m = item.mutations[0]
+            line = m.start_pos[0]
+            if not any(lo <= line <= hi for lo, hi in spans) or excluded.match(m.operator_name):
                 continue
             operator = get_operator(m.operator_name)(**(getattr(m, "operator_args", None) or {}))
-            with use_mutation(module, operator, m.occurrence) as (original, mutated):
-                if mutated is None:
-                    continue
-                started = time.monotonic()
-                result = run_tests(tests, mutant_timeout(base))
-            mutant = f"line {m.start_pos[0]} {m.operator_name}: {_diff(original, mutated)}"
-            outcome.count(result, mutant, time.monotonic() - started)
-    finally:
-        subprocess.run(["git", "checkout", "--", str(module)], cwd=ROOT, check=True)
-    return outcome
+            text = mutate_code(original, operator, m.occurrence)
+            if text is None:
+                continue
+            mutants.append(
+                Mutant(
+                    str(target["module"]),
+                    text,
+                    tuple(target["tests"]),
+                    True,
+                    f"line {line} {m.operator_name}: {_diff(original, text)}",
+                )
+            )
+    return mutants
 
 
 def _diff(original: str, mutated: str) -> str:
     """The changed lines, as - and + lines."""
-    import difflib
-
     return " ".join(
         line.strip()
         for line in difflib.unified_diff(original.splitlines(), mutated.splitlines(), n=0)
@@ -221,19 +254,57 @@ def _diff(original: str, mutated: str) -> str:
     )
 
 
-def _remove_shared_run() -> None:
-    """One last run without keeping anything: pytest-django drops the database, the session's
-    fixture the topics, vhost and keys."""
-    env = {k: v for k, v in {**os.environ, **SHARED_RUN}.items() if k != "KEEP_TEST_SERVERS_STATE"}
-    env["PYTEST_ADDOPTS"] = "--create-db"
-    subprocess.run(
-        [*PYTEST, "tests/integration/projections/test_facts.py"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        check=False,
-    )
+def baseline(pool: list[Worker], tests: tuple[str, ...], shared: bool) -> float | None:
+    """The tests' time on the code as it is, run in every worktree at once (as loaded as the
+    mutants' runs will be); None when they fail there: every mutant would look killed. A
+    mutant's run may take MUTANT_TIME_FACTOR (default 2) times that, plus 10 s, before it
+    counts as killed: one that hangs costs little, and no test waits out its own time-out."""
+
+    def timed(worker: Worker) -> float | None:
+        started = time.monotonic()
+        if worker.run_tests(list(tests), 600, shared=shared) != "passed":
+            return None
+        return time.monotonic() - started
+
+    with ThreadPoolExecutor(len(pool)) as ex:
+        times = list(ex.map(timed, pool))
+    if any(t is None for t in times):
+        return None
+    return max(t for t in times if t is not None)
+
+
+def run_target(name: str, mutants: list[Mutant], pool: list[Worker], deadline: float) -> Outcome:
+    outcome = Outcome(name)
+    limits: dict[tuple[tuple[str, ...], bool], float | None] = {}
+    for key in {(m.tests, m.shared) for m in mutants}:
+        if time.monotonic() < deadline:
+            base = baseline(pool, *key)
+            if base is None:
+                print(f"   the tests {list(key[0])} fail on the unmutated code", flush=True)
+            factor = float(os.environ.get("MUTANT_TIME_FACTOR", "2"))
+            limits[key] = None if base is None else base * factor + 10
+    free: list[Worker] = list(pool)
+
+    def run(mutant: Mutant) -> None:
+        limit = limits.get((mutant.tests, mutant.shared))
+        if limit is None or time.monotonic() > deadline:
+            outcome.count("not run", mutant.label, 0)
+            return
+        worker = free.pop()
+        path = worker.root / mutant.file
+        original = path.read_text()
+        try:
+            path.write_text(mutant.text)
+            started = time.monotonic()
+            result = worker.run_tests(list(mutant.tests), limit, shared=mutant.shared)
+            outcome.count(result, mutant.label, time.monotonic() - started)
+        finally:
+            path.write_text(original)
+            free.append(worker)
+
+    with ThreadPoolExecutor(len(pool)) as ex:
+        list(ex.map(run, mutants))
+    return outcome
 
 
 def main() -> int:
@@ -257,29 +328,37 @@ def main() -> int:
         return 0 if chosen or args.list else 2
     if not Path(COSMIC_RAY).exists() and any(kind == "python" for kind, _ in chosen):
         raise SystemExit("cosmic-ray is not installed: make mutate installs it")
-    if subprocess.run(["git", "diff", "--quiet"], cwd=ROOT, check=False).returncode:
-        raise SystemExit("the work tree has changes: mutants are written in place; commit first")
+    if subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=ROOT, check=False).returncode:
+        raise SystemExit("the work tree has changes: the mutants are made from HEAD; commit first")
     started = time.monotonic()
     deadline = started + float(os.environ.get("MUTATE_BUDGET", "1680"))
     outcomes = []
-    with tempfile.TemporaryDirectory(prefix="mutate-") as tmp:
-        for kind, target in chosen:
-            print(f"-- {target['name']} ({kind})", flush=True)
-            target_started = time.monotonic()
-            if kind == "snippets":
-                outcome = snippets(target, deadline)
-            else:
-                outcome = python(target, deadline, Path(tmp))
-            outcomes.append(outcome)
-            print(
-                f"   killed {outcome.killed} ({outcome.timed_out} by time-out), "
-                f"survived {len(outcome.survived)}, not run {outcome.not_run}, "
-                f"{time.monotonic() - target_started:.0f} s",
-                flush=True,
-            )
-            for line in outcome.survived:
-                print(f"   SURVIVED {line}", flush=True)
-        _remove_shared_run()
+    with (
+        tempfile.TemporaryDirectory(prefix="mutate-") as tmp,
+        workers(int(os.environ.get("MUTATE_JOBS", "2")), Path(tmp)) as pool,
+    ):
+        try:
+            for kind, target in chosen:
+                print(f"-- {target['name']} ({kind})", flush=True)
+                target_started = time.monotonic()
+                mutants = (
+                    snippet_mutants(target)
+                    if kind == "snippets"
+                    else python_mutants(target, Path(tmp))
+                )
+                outcome = run_target(str(target["name"]), mutants, pool, deadline)
+                outcomes.append(outcome)
+                print(
+                    f"   killed {outcome.killed} ({outcome.timed_out} by time-out), "
+                    f"survived {len(outcome.survived)}, not run {outcome.not_run}, "
+                    f"{time.monotonic() - target_started:.0f} s",
+                    flush=True,
+                )
+                for line in outcome.survived:
+                    print(f"   SURVIVED {line}", flush=True)
+        finally:
+            with ThreadPoolExecutor(len(pool)) as ex:
+                list(ex.map(Worker.remove_shared_state, pool))
     killed = sum(o.killed for o in outcomes)
     survived = sum(len(o.survived) for o in outcomes)
     not_run = sum(o.not_run for o in outcomes)
