@@ -85,8 +85,11 @@ ORDER BY 1
 # (found missing exactly then) was not in it, its gap was settled at once, and its row, committed
 # a moment later, was never published. Ids are 32-bit here: a gap lives seconds, and an id comes
 # back only after four billion others. (Subtransactions lock their ids too: more of them to
-# wait for, each ending with its top transaction at the latest.)
-_XID_LOCKS = "FROM pg_locks WHERE locktype = 'transactionid' AND mode = 'ExclusiveLock' AND granted"
+# wait for, each ending with its top transaction at the latest.) Only this database's sessions
+# count (transaction ids are the cluster's), and prepared transactions, which have none.
+_XID_LOCKS = """FROM pg_locks WHERE locktype = 'transactionid' AND mode = 'ExclusiveLock'
+AND granted AND (pid IS NULL
+    OR pid IN (SELECT pid FROM pg_stat_activity WHERE datname = current_database()))"""
 _RUNNING_SQL = f"SELECT coalesce(array_agg(transactionid::text::bigint), '{{}}') {_XID_LOCKS}"
 # Those of them still holding their lock.
 _STILL_RUNNING_SQL = (

@@ -195,7 +195,8 @@ def function_lines(path: Path, names: list[str]) -> list[tuple[int, int]]:
 
 
 def python_mutants(target: dict[str, Any], workdir: Path) -> list[Mutant]:
-    """cosmic-ray's mutants of the target's functions, less the excluded operators."""
+    """cosmic-ray's mutants of the target's functions, less the excluded operators and the
+    survivors already judged equivalent or harmless (`known` in targets.toml)."""
     from cosmic_ray.mutating import mutate_code
     from cosmic_ray.plugins import get_operator
     from cosmic_ray.work_db import WorkDB, use_db
@@ -222,6 +223,11 @@ def python_mutants(target: dict[str, Any], workdir: Path) -> list[Mutant]:
     )
     spans = function_lines(path, list(target["functions"]))
     excluded = re.compile("|".join(f"(?:{e})" for e in EXCLUDED_OPERATORS))
+    lines = original.splitlines()
+    known: list[dict[str, str]] = target.get("known", [])
+    for k in known:
+        if not any(k["line"] in lines[i - 1] for lo, hi in spans for i in range(lo, hi + 1)):
+            raise SystemExit(f"{name}: known survivor line {k['line']!r} is not in its functions")
     mutants = []
     with use_db(str(session), WorkDB.Mode.open) as db:
         for item in db.pending_work_items:
@@ -229,6 +235,11 @@ def python_mutants(target: dict[str, Any], workdir: Path) -> list[Mutant]:
             line = m.start_pos[0]
             if not any(lo <= line <= hi for lo, hi in spans) or excluded.match(m.operator_name):
                 continue
+            if any(
+                k["line"] in lines[line - 1] and re.search(k["operators"], m.operator_name)
+                for k in known
+            ):
+                continue  # a survivor judged equivalent or harmless (the README lists it)
             operator = get_operator(m.operator_name)(**(getattr(m, "operator_args", None) or {}))
             text = mutate_code(original, operator, m.occurrence)
             if text is None:

@@ -217,9 +217,14 @@ class EventStoreContract:
         assert first == ({"version": 1, "n": 1}, False)
         assert again == ({"version": 1, "n": 1}, True)
         assert len(calls) == 1
-        with pytest.raises(IdempotencyConflict):
+        with pytest.raises(IdempotencyConflict):  # another command (its print sorts first)
             store.run_idempotent(key, "another-fp", run, encode=_same, decode=_same)
         assert len(calls) == 1
+        other = f"key-{uuid.uuid4()}"
+        store.run_idempotent(other, "a-fp", run, encode=_same, decode=_same)
+        with pytest.raises(IdempotencyConflict):  # (and one whose print sorts after)
+            store.run_idempotent(other, "b-fp", run, encode=_same, decode=_same)
+        assert len(calls) == 2
 
     def test_a_failed_idempotent_command_can_be_retried(self, store: EventStore) -> None:
         key, stream = f"key-{uuid.uuid4()}", sid()

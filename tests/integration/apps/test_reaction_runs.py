@@ -1,5 +1,6 @@
 """What one run of a reaction reports and does: the events it applied, the ones it parked, a
-runner that lost the checkpoint to another, and where an operator's re-run starts deciding."""
+runner that lost the checkpoint to another, and where an operator's re-run starts deciding.
+(Only the reaction runs here: it reads the store's log, not the read models.)"""
 
 from __future__ import annotations
 
@@ -9,14 +10,16 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
+from apps.notifications.aggregates import Notification
 from apps.notifications.reactions import Notifier
 from apps.products import services as products
 from apps.shared.commands import SYSTEM
 from apps.users import services as users
 from eventstore.runtime import get_store
 from projections import reactions, registry
-from projections.models import DeadLetter, SideEffectJob
+from projections.models import DeadLetter
 from tests.support.accounts import person
 from tests.support.engine import relay
 from tests.support.shop import a_product, run_engine
@@ -34,7 +37,7 @@ def a_watched_product() -> str:
     watcher = person()
     product = a_product()
     users.watch_product(profile_id=watcher.account_id, product_id=product, ctx=SYSTEM)
-    run_engine()
+    run_engine(NAME)
     return product
 
 
@@ -67,11 +70,13 @@ def stale_once(monkeypatch: pytest.MonkeyPatch, stale: reactions.Checkpoint) -> 
 
 
 def decisions() -> tuple[int, int]:
-    """(dead letters, side-effect jobs) of the reaction: what its decisions leave."""
-    return (
-        DeadLetter.objects.filter(projection=NAME).count(),
-        SideEffectJob.objects.count(),
-    )
+    """(dead letters, notifications) of the reaction: what its runs leave."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM es_stream WHERE stream_type = %s", [Notification.stream_type]
+        )
+        notifications = cur.fetchone()[0]
+    return DeadLetter.objects.filter(projection=NAME).count(), notifications
 
 
 def test_a_run_reports_the_events_it_applied_and_the_one_it_parked(
@@ -103,7 +108,7 @@ def test_a_runner_behind_the_checkpoint_applies_nothing_and_counts_a_conflict(
     product = a_watched_product()
     stale = reactions.checkpoint(NAME)
     drop_price(product, "9.00")
-    run_engine()
+    run_engine(NAME)
     before = decisions()
     stale_once(monkeypatch, stale)
     run = reactions.run(notifier())
@@ -111,17 +116,19 @@ def test_a_runner_behind_the_checkpoint_applies_nothing_and_counts_a_conflict(
     assert decisions() == before
 
 
+@pytest.mark.parametrize("first", ["healthy", "parked"])
 def test_a_runner_behind_the_checkpoint_isolating_events_applies_nothing_either(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, first: str
 ) -> None:
-    """With a parked stream among its events, the runner applies them one by one: the first
-    one finds the checkpoint moved, and it stops there."""
+    """With a parked stream among its events, the runner takes them one by one: the first one
+    (of a healthy stream, or a parked one's, to be recorded as blocked) finds the checkpoint
+    moved, and it stops there."""
     sick, fine = a_watched_product(), a_watched_product()
     fail_on(monkeypatch, sick)
     stale = reactions.checkpoint(NAME)
-    drop_price(fine, "9.00")
-    drop_price(sick, "9.00")
-    run_engine()
+    for product in (fine, sick) if first == "healthy" else (sick, fine):
+        drop_price(product, "9.00")
+    run_engine(NAME)
     assert DeadLetter.objects.filter(projection=NAME, stream_id=sick).count() == 1
     before = decisions()
     stale_once(monkeypatch, stale)
@@ -136,7 +143,7 @@ def test_a_re_run_from_an_event_decides_on_that_event_and_on_none_before_it(
     product = a_watched_product()
     drop_price(product, "9.00")
     drop_price(product, "8.00")
-    run_engine()
+    run_engine(NAME)
     second = get_store().read(product)[-1]
     decided: list[str] = []
     original = Notifier.notify_watchers_of_price_drop
@@ -147,5 +154,5 @@ def test_a_re_run_from_an_event_decides_on_that_event_and_on_none_before_it(
 
     monkeypatch.setitem(Notifier._deciders, "products.PriceChanged", counted)
     call_command("reactions", "reset", NAME, "--to", str(second.event_id), stdout=StringIO())
-    run_engine()
+    run_engine(NAME)
     assert decided == [str(second.event_id)]

@@ -239,9 +239,13 @@ def test_an_operator_skips_a_parked_event_and_redrives_the_ones_behind_it(
     assert f"skipped {parked.pk}" in out.getvalue()
     skipped = DeadLetter.objects.get(pk=parked.pk)
     assert skipped.status == "skipped" and skipped.resolved_at is not None
+    with pytest.raises(dead_letters.DeadLetterError, match="is skipped; only a parked one"):
+        dead_letters.skip(parked.pk)  # once only
 
     monkeypatch.undo()  # the fix, for what comes after the skipped event
     assert dead_letters.redrive("notifications.reactions", sick).resolved == 1
+    with pytest.raises(dead_letters.DeadLetterError, match="is resolved; only a parked one"):
+        dead_letters.skip(blocked.pk)  # redriven: nothing left to skip
     run_engine()
     drops = price_drop_inbox(watcher.account_id)
     assert ["8.00" in d.body for d in drops] == [True]  # the skipped 9.00 drop told nobody
