@@ -20,6 +20,7 @@ import difflib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -326,6 +327,8 @@ def main() -> int:
     args = parser.parse_args()
     global VERBOSE
     VERBOSE = args.verbose
+    # A TERM (a CI time-out, kill) unwinds like Ctrl-C: the worktrees and run state go too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     targets = tomllib.loads(TARGETS.read_text())
     chosen = [
         (kind, t)
