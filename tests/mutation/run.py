@@ -50,6 +50,10 @@ EXCLUDED_OPERATORS = [
     r"core/NumberReplacer",
 ]
 VERBOSE = False
+# A mutant's test that runs longer than this fails (pytest-timeout), so a mutant that hangs one
+# test (a loop that never ends, a wait for what never comes) is killed in that time, not the
+# whole run's. The slowest test listed takes about 15 s.
+PER_TEST = float(os.environ.get("MUTANT_TEST_TIMEOUT", "30"))
 
 
 @dataclass
@@ -76,11 +80,14 @@ class Worker:
             }
         return env
 
-    def run_tests(self, tests: list[str], timeout: float, *, shared: bool = True) -> str:
-        """ "passed", "failed" or "timed out"."""
+    def run_tests(
+        self, tests: list[str], timeout: float, *, shared: bool = True, per_test: float = 0
+    ) -> str:
+        """The outcome: passed, failed or timed out (the run, or with `per_test` one test)."""
+        one = [f"--timeout={per_test:.0f}"] if per_test else []
         try:
             done = subprocess.run(
-                [*PYTEST, *tests],
+                [*PYTEST, *one, *tests],
                 cwd=self.root,
                 env=self.env(shared=shared),
                 stdout=subprocess.DEVNULL,
@@ -308,7 +315,9 @@ def run_target(name: str, mutants: list[Mutant], pool: list[Worker], deadline: f
         try:
             path.write_text(mutant.text)
             started = time.monotonic()
-            result = worker.run_tests(list(mutant.tests), limit, shared=mutant.shared)
+            result = worker.run_tests(
+                list(mutant.tests), limit, shared=mutant.shared, per_test=PER_TEST
+            )
             outcome.count(result, mutant.label, time.monotonic() - started)
         finally:
             path.write_text(original)
