@@ -74,7 +74,7 @@ def catch_up(
                     # Neither a message nor the end within the read's timeout: Kafka is not
                     # answering. Fail like any server failure (the task retries with backoff).
                     raise KafkaException(f"{topic}[{partition}]: no answer from Kafka at {offset}")
-                break
+                break  # at the partition's end (at_end is set)
             # (read_to_end checked that the messages run on from `offset` without a gap.)
             applied = apply_batch(projection, target, topic, partition, messages, registry, result)
             if not applied:

@@ -102,6 +102,14 @@ def test_a_run_goes_on_past_a_full_batch_to_the_settled_end() -> None:
     assert run == reactions.Run(applied=3, reached_end=True)
 
 
+def test_a_run_out_of_time_stops_after_the_batch_it_applied() -> None:
+    product = a_watched_product()
+    for price in ("9.00", "8.00", "7.00"):
+        drop_price(product, price)
+    relay()
+    assert reactions.run(notifier(), batch_size=2, max_seconds=0) == reactions.Run(applied=2)
+
+
 def test_a_runner_behind_the_checkpoint_applies_nothing_and_counts_a_conflict(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

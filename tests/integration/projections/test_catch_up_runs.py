@@ -61,6 +61,23 @@ def test_a_catch_up_stops_at_the_end_it_is_given() -> None:
     assert run(target, partition, end=start + 6, batch_size=3) == CatchUp(
         applied=4, next_offset=start + 6, reached_end=True
     )
+    assert run(target, partition, end=start + 3) == CatchUp(  # an end it has passed
+        applied=0, next_offset=start + 6, reached_end=True
+    )
+
+
+@pytest.mark.parametrize("past", [0, 3])
+def test_a_runner_behind_the_checkpoint_stops_at_its_end_when_the_checkpoint_is_there(
+    past: int,
+) -> None:
+    """Its end reached by another runner (exactly, or passed): it applies nothing."""
+    partition, start = one_stream(f"endstale-{uuid.uuid4().hex[:8]}", deposits=5)
+    run(target_for(projection()), partition)
+    behind = target_for(projection())
+    stale_once(behind, start)
+    assert run(behind, partition, end=start + 6 - past) == CatchUp(
+        applied=0, conflicts=1, next_offset=start + 6, reached_end=True
+    )
 
 
 def test_a_catch_up_without_an_end_reads_batch_after_batch_to_the_partitions_end() -> None:
@@ -68,6 +85,14 @@ def test_a_catch_up_without_an_end_reads_batch_after_batch_to_the_partitions_end
     target = target_for(projection())
     assert run(target, partition, batch_size=4) == CatchUp(
         applied=6, next_offset=start + 6, reached_end=True
+    )
+
+
+def test_a_catch_up_out_of_time_stops_after_the_batch_it_applied() -> None:
+    partition, start = one_stream(f"slice-{uuid.uuid4().hex[:8]}", deposits=5)
+    target = target_for(projection())
+    assert run(target, partition, batch_size=2, max_seconds=0) == CatchUp(
+        applied=2, next_offset=start + 2, reached_end=False
     )
 
 
@@ -109,25 +134,27 @@ def test_a_poison_event_is_parked_and_a_runner_behind_the_checkpoint_applies_not
     target = target_for(projection())
     stale = target.next_offset(topic(), partition)
     store = pg_store()
-    poison = (sick, [Deposited(amount=POISON_AMOUNT)])
-    healthy = (fine, [Deposited(amount=Decimal(3))])
-    for stream, events in (healthy, poison) if first == "healthy" else (poison, healthy):
-        store.append(stream, STREAM_TYPE, events, expected_version=2)
+    poison = (sick, [Deposited(amount=POISON_AMOUNT)], 2)
+    behind_it = (sick, [Deposited(amount=Decimal(1))], 3)  # waits behind the poison
+    healthy = (fine, [Deposited(amount=Decimal(3))], 2)
+    order = (healthy, poison, behind_it) if first == "healthy" else (poison, behind_it, healthy)
+    for stream, events, version in order:
+        store.append(stream, STREAM_TYPE, events, expected_version=version)
     relay()
     assert run(target, partition) == CatchUp(
-        applied=1, dead_lettered=1, next_offset=stale + 2, reached_end=True
+        applied=1, dead_lettered=2, next_offset=stale + 3, reached_end=True
     )
-    letters = list(DeadLetter.objects.filter(projection=PG).values_list("stream_id", "status"))
-    assert letters == [(sick, "parked")]
+    letters = DeadLetter.objects.filter(projection=PG).order_by("offset")
+    assert [(d.stream_id, d.status) for d in letters] == [(sick, "parked"), (sick, "blocked")]
     before = dump(PG, prefix)
 
     behind = target_for(projection())
     stale_once(behind, stale)
     assert run(behind, partition) == CatchUp(
-        applied=0, conflicts=1, next_offset=stale + 2, reached_end=True
+        applied=0, conflicts=1, next_offset=stale + 3, reached_end=True
     )
     assert dump(PG, prefix) == before
-    assert DeadLetter.objects.filter(projection=PG).count() == 1
+    assert DeadLetter.objects.filter(projection=PG).count() == 2
 
 
 def test_an_event_that_fails_twice_is_retried_not_parked(monkeypatch: pytest.MonkeyPatch) -> None:
