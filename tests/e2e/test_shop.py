@@ -102,6 +102,25 @@ def test_eight_concurrent_reservations_for_five_in_stock(live_system: Http) -> N
     assert page.status == 200 and page.body["stock"] == 0, page
 
 
+def log_state() -> str:
+    """Where the relay and the reactions stand, and the transactions open (for a failure)."""
+    from django.db import connection
+
+    queries = {
+        "relay": "SELECT frontier, gap_lo, gap_hi FROM es_relay_state",
+        "outbox": "SELECT max(id) FROM es_outbox",
+        "reactions": "SELECT reaction, next_position, decide_from FROM proj_reaction",
+        "open": "SELECT pid, backend_xid::text, state, now() - xact_start, left(query, 60) "
+        "FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND datname = current_database()",
+    }
+    with connection.cursor() as cur:
+        found = {}
+        for name, sql in queries.items():
+            cur.execute(sql)
+            found[name] = cur.fetchall()
+    return "; ".join(f"{name}: {rows}" for name, rows in found.items())
+
+
 def test_a_price_drop_reaches_the_watchers_inbox_counter_and_mailbox_once(
     live_system: Http,
 ) -> None:
@@ -129,12 +148,15 @@ def test_a_price_drop_reaches_the_watchers_inbox_counter_and_mailbox_once(
     assert lowered.status == 200, lowered
     token = {"X-Consistency-Token": lowered.body["token"]}
     # Fresh: the price change has been reacted to; the notification reaches the inbox next.
-    inbox = user.until(
-        "the price drop in the inbox",
-        lambda: user.get("/api/v1/notifications/", headers=token),
-        lambda r: r.status == 200 and len(r.body["results"]) == 1,
-        timeout=30,
-    )
+    try:
+        inbox = user.until(
+            "the price drop in the inbox",
+            lambda: user.get("/api/v1/notifications/", headers=token),
+            lambda r: r.status == 200 and len(r.body["results"]) == 1,
+            timeout=30,
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{log_state()}") from None
     note = inbox.body["results"][0]
     assert note["kind"] == "price_drop" and "29.99 EUR" in note["body"] and not note["read"]
     # The counter is another read model, applying the same notification event independently.
