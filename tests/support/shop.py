@@ -121,3 +121,17 @@ def mailbox() -> list[str]:
 
 def mails_to(address: str) -> list[str]:
     return [m for m in mailbox() if f"To: {address}" in m]
+
+
+def fail_price_drops_of(monkeypatch: Any, sick: str) -> None:
+    """The Notifier fails to decide on the price changes of product `sick` (a poison event)."""
+    from apps.notifications.reactions import Notifier
+
+    original = Notifier.notify_watchers_of_price_drop
+
+    def flaky(self: Any, facts: Any, e: Any) -> None:
+        if e.stream_id == sick:
+            raise RuntimeError("the reaction cannot handle this product")
+        original(self, facts, e)
+
+    monkeypatch.setitem(Notifier._deciders, "products.PriceChanged", flaky)

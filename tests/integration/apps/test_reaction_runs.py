@@ -22,7 +22,7 @@ from projections import reactions, registry
 from projections.models import DeadLetter
 from tests.support.accounts import person
 from tests.support.engine import relay
-from tests.support.shop import a_product, run_engine
+from tests.support.shop import a_product, fail_price_drops_of, run_engine
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -43,17 +43,6 @@ def a_watched_product() -> str:
 
 def drop_price(product: str, price: str) -> None:
     products.change_price(product_id=product, price=Decimal(price), currency="EUR", ctx=SYSTEM)
-
-
-def fail_on(monkeypatch: pytest.MonkeyPatch, sick: str) -> None:
-    original = Notifier.notify_watchers_of_price_drop
-
-    def flaky(self: Any, facts: Any, e: Any) -> None:
-        if e.stream_id == sick:
-            raise RuntimeError("the reaction cannot handle this product")
-        original(self, facts, e)
-
-    monkeypatch.setitem(Notifier._deciders, "products.PriceChanged", flaky)
 
 
 def stale_once(monkeypatch: pytest.MonkeyPatch, stale: reactions.Checkpoint) -> None:
@@ -83,7 +72,7 @@ def test_a_run_reports_the_events_it_applied_and_the_one_it_parked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sick, fine = a_watched_product(), a_watched_product()
-    fail_on(monkeypatch, sick)
+    fail_price_drops_of(monkeypatch, sick)
     drop_price(sick, "9.00")
     drop_price(fine, "9.00")
     drop_price(fine, "8.00")
@@ -132,7 +121,7 @@ def test_a_runner_behind_the_checkpoint_isolating_events_applies_nothing_either(
     (of a healthy stream, or a parked one's, to be recorded as blocked) finds the checkpoint
     moved, and it stops there."""
     sick, fine = a_watched_product(), a_watched_product()
-    fail_on(monkeypatch, sick)
+    fail_price_drops_of(monkeypatch, sick)
     stale = reactions.checkpoint(NAME)
     for product in (fine, sick) if first == "healthy" else (sick, fine):
         drop_price(product, "9.00")

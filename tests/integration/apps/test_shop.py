@@ -23,7 +23,13 @@ from apps.users import services as users
 from projections import dead_letters
 from projections.models import DeadLetter
 from tests.support.accounts import person
-from tests.support.shop import a_product, mails_to, run_engine, run_side_effect_jobs
+from tests.support.shop import (
+    a_product,
+    fail_price_drops_of,
+    mails_to,
+    run_engine,
+    run_side_effect_jobs,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -100,13 +106,7 @@ def test_a_failing_reaction_parks_only_its_stream_and_a_redrive_delivers_once(
     run_engine()
 
     original = Notifier.notify_watchers_of_price_drop
-
-    def flaky(self: Any, cur: Any, e: Any) -> None:
-        if e.stream_id == sick:
-            raise RuntimeError("the reaction cannot handle this product")
-        original(self, cur, e)
-
-    monkeypatch.setitem(Notifier._deciders, "products.PriceChanged", flaky)
+    fail_price_drops_of(monkeypatch, sick)
     for product in (sick, fine):
         products.change_price(product_id=product, price=Decimal("9.00"), currency="EUR", ctx=SYSTEM)
     products.change_price(product_id=sick, price=Decimal("8.00"), currency="EUR", ctx=SYSTEM)
