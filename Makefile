@@ -8,7 +8,7 @@ WEB_PORT ?= 8000
 export WEB_PORT
 
 PHONY_BENCH := bench bench-eventstore bench-projections bench-http wrk mutate
-.PHONY: $(PHONY_BENCH) run test pytest lint venv stack-up stack-down stack-status stack-reset migrate topics clean
+.PHONY: $(PHONY_BENCH) run test unit pytest lint venv stack-up stack-down stack-status stack-reset migrate topics clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ pytest: stack-up
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 test: lint pytest
+
+# The unit tests alone: no server (domain rules, handlers through the bus on the in-memory store).
+unit: $(STAMP)
+	$(VENV)/bin/pytest tests/unit -q --durations=5
 
 # Mutation testing of the code that holds the guarantees (tests/mutation/targets.toml), within
 # MUTATE_BUDGET seconds (default 1680); MUTATE_ARGS="--only NAME" runs one target.

@@ -94,29 +94,31 @@ def seed(products: int) -> tuple[list[str], str]:
     """Products as events (and as baseline rows with the same ids), and a staff token."""
     from rest_framework_simplejwt.tokens import RefreshToken
 
-    from apps.accounts import services as accounts
-    from apps.products import services as shop
-    from apps.shared.commands import SYSTEM
+    from apps.accounts import commands as accounts
+    from apps.products import commands as shop
+    from apps.shared.bus import dispatch
     from bench.baseline.models import Product
 
-    staff = accounts.register_account(
-        email="bench-staff@example.com",
-        password="bench staff password",  # noqa: S106 - a throwaway benchmark account
-        ctx=SYSTEM,
+    staff = dispatch(
+        accounts.RegisterAccount(
+            email="bench-staff@example.com",
+            password="bench staff password",  # noqa: S106 - a throwaway benchmark account
+        )
     ).stream_id
-    accounts.grant_role(account_id=staff, role="staff", ctx=SYSTEM)
+    dispatch(accounts.GrantRole(account_id=staff, role="staff"))
     ids = []
     for i in range(products):
-        pid = shop.create_product(
-            sku=f"BENCH-{i}",
-            name=f"Bench product {i}",
-            description="A product for the benchmark",
-            price=Decimal("50.00"),
-            currency="EUR",
-            ctx=SYSTEM,
+        pid = dispatch(
+            shop.CreateProduct(
+                sku=f"BENCH-{i}",
+                name=f"Bench product {i}",
+                description="A product for the benchmark",
+                price=Decimal("50.00"),
+                currency="EUR",
+            )
         ).stream_id
-        shop.receive_stock(product_id=pid, quantity=100, ctx=SYSTEM)
-        shop.set_availability(product_id=pid, action="publish", ctx=SYSTEM)
+        dispatch(shop.ReceiveStock(product_id=pid, quantity=100))
+        dispatch(shop.SetAvailability(product_id=pid, action="publish"))
         ids.append(pid)
     Product.objects.bulk_create(
         Product(

@@ -36,23 +36,24 @@ def profiled(work: Callable[[], int]) -> tuple[float, str]:
 
 
 def commands(n: int) -> int:
-    from apps.products import services as shop
-    from apps.shared.commands import SYSTEM
+    from apps.products import commands as shop
+    from apps.shared.bus import dispatch
 
     products = [
-        shop.create_product(
-            sku=f"PROF-{uuid.uuid4().hex[:8]}",
-            name="Profiled product",
-            description="",
-            price=Decimal("50.00"),
-            currency="EUR",
-            ctx=SYSTEM,
+        dispatch(
+            shop.CreateProduct(
+                sku=f"PROF-{uuid.uuid4().hex[:8]}",
+                name="Profiled product",
+                description="",
+                price=Decimal("50.00"),
+                currency="EUR",
+            )
         ).stream_id
         for _ in range(10)
     ]
     for i in range(n):
         price = Decimal(f"{10 + i % 80}.{i % 100:02d}")
-        shop.change_price(product_id=products[i % 10], price=price, currency="EUR", ctx=SYSTEM)
+        dispatch(shop.ChangePrice(product_id=products[i % 10], price=price, currency="EUR"))
     return n
 
 

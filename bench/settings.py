@@ -4,5 +4,4 @@
 from config.django.base import *  # noqa: F403
 
 DEBUG = False
-EVENTSTORE_EXTRA_EVENT_MODULES = ["bench.projections"]
-PROJECTIONS = ["bench.projections.Totals", "bench.projections.Leaderboard"]
+INSTALLED_APPS = [*INSTALLED_APPS, "bench.apps.Bench"]  # noqa: F405

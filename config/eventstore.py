@@ -1,14 +1,13 @@
-"""Wires the event store: which events exist, which topic each stream goes to."""
+"""The event store's configuration: which events exist, which topic each stream goes to."""
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Iterable
+from types import ModuleType
 
 from django.conf import settings
-from django.utils.module_loading import import_string
 
 from eventstore.events import EventRegistry
-from eventstore.postgres import PostgresEventStore
 
 
 def topic_for(stream_type: str) -> str:
@@ -21,30 +20,17 @@ def topic_for(stream_type: str) -> str:
     return f"{settings.KAFKA_TOPIC_PREFIX}{module}.events"
 
 
-def build_registry() -> EventRegistry:
+def build_registry(event_modules: Iterable[ModuleType]) -> EventRegistry:
+    """The registry of these modules' events, with the upcasters each module declares
+    (`register_upcasters(registry)`)."""
     registry = EventRegistry()
-    for module in settings.EVENT_MODULES:
-        try:
-            events = importlib.import_module(f"apps.{module}.events")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"apps.{module}.events":
-                raise
-            continue
-        registry.register_module(events)
-        upcasters = getattr(events, "register_upcasters", None)
-        if upcasters is not None:
-            upcasters(registry)
-    for path in settings.EVENTSTORE_EXTRA_EVENT_MODULES:
-        extra = importlib.import_module(path)
-        registry.register_module(extra)
-        if hasattr(extra, "register_upcasters"):
-            extra.register_upcasters(registry)
+    for events in event_modules:
+        add_events(registry, events)
     return registry
 
 
-def build_store() -> PostgresEventStore:
-    return PostgresEventStore(
-        build_registry(),
-        topic_for=topic_for,
-        inline_projections=[import_string(p) for p in settings.EVENTSTORE_INLINE_PROJECTIONS],
-    )
+def add_events(registry: EventRegistry, events: ModuleType) -> None:
+    registry.register_module(events)
+    upcasters = getattr(events, "register_upcasters", None)
+    if upcasters is not None:
+        upcasters(registry)

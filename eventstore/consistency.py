@@ -3,8 +3,8 @@
 A write returns a consistency token; a read that carries it calls `wait_for(token, read_models)`
 before querying. It returns as soon as those read models have applied the token's event, or
 after `timeout` seconds with `fresh=False`, and the read then answers with the data it has and a
-staleness marker. The waiting itself is the projection engine's (settings.CONSISTENCY_WAITER):
-business modules import this module, never the engine.
+staleness marker. The waiting itself is the projection engine's, installed at start-up by the
+composition root (config/wiring.py): business modules import this module, never the engine.
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.utils.module_loading import import_string
 
 from eventstore.tokens import ConsistencyToken, InvalidToken
 
 TOKEN_HEADER = "X-Consistency-Token"  # noqa: S105 - a header name
 STATE_HEADER = "X-Consistency"  # "fresh" or "stale"
+
+Waiter = Callable[[ConsistencyToken, Sequence[str], float], "Freshness"]
+_waiter: Waiter | None = None
 
 __all__ = [
     "STATE_HEADER",
@@ -50,10 +52,14 @@ def wait_for(
         token = ConsistencyToken.decode(token)
     limit = settings.CONSISTENCY_WAIT_TIMEOUT if timeout is None else timeout
     limit = max(0.0, min(limit, settings.CONSISTENCY_WAIT_MAX))
-    waiter: Callable[[ConsistencyToken, Sequence[str], float], Freshness] = import_string(
-        settings.CONSISTENCY_WAITER
-    )
-    return waiter(token, read_models, limit)
+    if _waiter is None:
+        raise RuntimeError("no consistency waiter is installed: config.wiring.wire() installs it")
+    return _waiter(token, read_models, limit)
+
+
+def install_waiter(waiter: Waiter | None) -> None:
+    global _waiter
+    _waiter = waiter
 
 
 def wait_for_request(request: Any, read_models: Sequence[str]) -> Freshness | None:

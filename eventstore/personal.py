@@ -17,8 +17,9 @@ anywhere outside memory: the event table, the Kafka log, side-effect jobs, dead 
 person deletes the key (`forget`): every stored copy becomes unreadable at once, without
 rewriting the immutable log, and reads show ERASED in place of each personal field.
 
-Keys live in their own table (es_subject_key), never in the log. They are not cached across
-calls, so a worker never decrypts with a key that was deleted a moment ago.
+Keys live in their own table (es_subject_key, eventstore.postgres.PostgresKeyVault), never in
+the log. They are not cached across calls, so a worker never decrypts with a key that was
+deleted a moment ago.
 """
 
 from __future__ import annotations
@@ -49,42 +50,6 @@ class KeyVault(Protocol):
         """Delete the subject's key; True if there was one."""
 
 
-class PostgresKeyVault:
-    """Keys in es_subject_key, through Django's connection (so `forget` commits with the
-    erasure's events when called inside the same transaction)."""
-
-    def key_for(self, subject: str) -> bytes:
-        from django.db import connection
-
-        with connection.cursor() as cur:
-            cur.execute(
-                "INSERT INTO es_subject_key (subject_id, key) VALUES (%s, %s) "
-                "ON CONFLICT (subject_id) DO NOTHING",
-                [subject, os.urandom(32)],
-            )
-            cur.execute("SELECT key FROM es_subject_key WHERE subject_id = %s", [subject])
-            return bytes(cur.fetchone()[0])
-
-    def existing_keys(self, subjects: Iterable[str]) -> dict[str, bytes]:
-        from django.db import connection
-
-        wanted = sorted(set(subjects))
-        if not wanted:
-            return {}
-        with connection.cursor() as cur:
-            cur.execute(
-                "SELECT subject_id, key FROM es_subject_key WHERE subject_id = ANY(%s)", [wanted]
-            )
-            return {row[0]: bytes(row[1]) for row in cur.fetchall()}
-
-    def forget(self, subject: str) -> bool:
-        from django.db import connection
-
-        with connection.cursor() as cur:
-            cur.execute("DELETE FROM es_subject_key WHERE subject_id = %s", [subject])
-            return bool(cur.rowcount > 0)
-
-
 class MemoryKeyVault:
     """For unit tests with the in-memory store."""
 
@@ -107,19 +72,16 @@ _vault: KeyVault | None = None
 
 
 def vault() -> KeyVault:
-    global _vault
     if _vault is None:
-        from django.conf import settings
-        from django.utils.module_loading import import_string
-
-        _vault = import_string(settings.EVENTSTORE_KEY_VAULT)()
+        raise RuntimeError("no key vault is installed: config.wiring.wire() installs it")
     return _vault
 
 
-def set_vault(new: KeyVault | None) -> None:
-    """Replace the vault (tests); None rebuilds it from settings on next use."""
+def set_vault(new: KeyVault | None) -> KeyVault | None:
+    """Install the vault (config/wiring.py; tests swap it); returns the one it replaces."""
     global _vault
-    _vault = new
+    previous, _vault = _vault, new
+    return previous
 
 
 def personal_fields(cls: type) -> tuple[str, ...]:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime
@@ -333,3 +334,33 @@ def _translate(exc: DatabaseError, stream_id: str, expected: int) -> Exception:
     if isinstance(exc, IntegrityError) and "es_event_stream_version_uniq" in str(exc):
         return ConcurrencyError(stream_id, expected, expected + 1)
     return exc
+
+
+class PostgresKeyVault:
+    """Keys in es_subject_key, through Django's connection (so `forget` commits with the
+    erasure's events when called inside the same transaction)."""
+
+    def key_for(self, subject: str) -> bytes:
+        with connection.cursor() as cur:
+            cur.execute(
+                "INSERT INTO es_subject_key (subject_id, key) VALUES (%s, %s) "
+                "ON CONFLICT (subject_id) DO NOTHING",
+                [subject, os.urandom(32)],
+            )
+            cur.execute("SELECT key FROM es_subject_key WHERE subject_id = %s", [subject])
+            return bytes(cur.fetchone()[0])
+
+    def existing_keys(self, subjects: Iterable[str]) -> dict[str, bytes]:
+        wanted = sorted(set(subjects))
+        if not wanted:
+            return {}
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT subject_id, key FROM es_subject_key WHERE subject_id = ANY(%s)", [wanted]
+            )
+            return {row[0]: bytes(row[1]) for row in cur.fetchall()}
+
+    def forget(self, subject: str) -> bool:
+        with connection.cursor() as cur:
+            cur.execute("DELETE FROM es_subject_key WHERE subject_id = %s", [subject])
+            return bool(cur.rowcount > 0)

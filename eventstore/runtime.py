@@ -1,27 +1,42 @@
-"""The process-wide event store, built once by the factory that settings name (the composition
-root lives in config/, which this package may not import)."""
+"""The process's event store and the relay's hook, installed at start-up by the composition
+root (config/wiring.py, which this package may not import)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from django.conf import settings
-from django.utils.module_loading import import_string
 
 from eventstore.store import EventStore
 
+OnPublished = Callable[[Sequence[Any]], None]  # called with the relay's Published rows
+
 _store: EventStore | None = None
+_on_published: OnPublished | None = None
+
+
+def install(store: EventStore | None) -> EventStore | None:
+    """Make `store` the process's store; returns the one it replaces (tests put it back)."""
+    global _store
+    previous, _store = _store, store
+    return previous
 
 
 def get_store() -> EventStore:
-    global _store
     if _store is None:
-        _store = import_string(settings.EVENTSTORE_FACTORY)()
+        raise RuntimeError("no event store is installed: config.wiring.wire() installs it")
     return _store
 
 
-def set_store(store: EventStore | None) -> None:
-    """Replace the store (tests); None rebuilds it from settings on next use."""
-    global _store
-    _store = store
+def install_on_published(hook: OnPublished | None) -> None:
+    """What the relay calls with each batch it published (the projection engine's wake-up)."""
+    global _on_published
+    _on_published = hook
+
+
+def on_published() -> OnPublished | None:
+    return _on_published
 
 
 def snapshot_every(stream_type: str) -> int | None:

@@ -1,12 +1,13 @@
-"""Every projection the project runs, and the topics each reads. Built from settings.PROJECTIONS
-(dotted paths), so modules declare their read models without the engine importing them."""
+"""Every projection the project runs, and the topics each reads. The composition root
+(config/wiring.py) registers the modules' read models, side effects and reactions, so the engine
+never imports a business module; tests and the benchmark register theirs the same way."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 
 from django.conf import settings
-from django.utils.module_loading import import_string
 
 from eventstore.events import EventRegistry
 from eventstore.projection import Projection, RedisProjection, SideEffect
@@ -22,13 +23,42 @@ class UnknownProjection(LookupError):
         self.name = name
 
 
+_read_models: list[type[Projection]] = []
+_side_effects: list[type[SideEffect]] = []
+_reactions: list[type[Reaction]] = []
+
+
+def register(
+    *,
+    read_models: Iterable[type[Projection]] = (),
+    side_effects: Iterable[type[SideEffect]] = (),
+    reactions: Iterable[type[Reaction]] = (),
+) -> None:
+    """Add consumers to the ones the engine runs."""
+    _read_models.extend(read_models)
+    _side_effects.extend(side_effects)
+    _reactions.extend(reactions)
+    _rebuild()
+
+
+def unregister_read_models() -> None:
+    """Forget every read model registered so far (the benchmark runs only its own)."""
+    _read_models.clear()
+    _rebuild()
+
+
+def _rebuild() -> None:
+    projections.cache_clear()
+    side_effects.cache_clear()
+    reactions.cache_clear()
+
+
 @functools.cache
 def projections() -> dict[str, Projection]:
     from projections.targets import redis_namespace
 
     found: dict[str, Projection] = {}
-    for path in settings.PROJECTIONS:
-        cls = import_string(path)
+    for cls in _read_models:
         instance = cls(redis_namespace(cls.name)) if issubclass(cls, RedisProjection) else cls()
         if instance.name in found:
             raise ValueError(f"two projections are named {instance.name!r}")
@@ -39,8 +69,8 @@ def projections() -> dict[str, Projection]:
 @functools.cache
 def side_effects() -> dict[str, SideEffect]:
     found: dict[str, SideEffect] = {}
-    for path in settings.SIDE_EFFECTS:
-        instance = import_string(path)()
+    for cls in _side_effects:
+        instance = cls()
         if instance.name in found or instance.name in projections():
             raise ValueError(f"two consumers are named {instance.name!r}")
         found[instance.name] = instance
@@ -50,8 +80,8 @@ def side_effects() -> dict[str, SideEffect]:
 @functools.cache
 def reactions() -> dict[str, Reaction]:
     found: dict[str, Reaction] = {}
-    for path in settings.REACTIONS:
-        instance = import_string(path)()
+    for cls in _reactions:
+        instance = cls()
         if instance.name in found or instance.name in projections():
             raise ValueError(f"two consumers are named {instance.name!r}")
         found[instance.name] = instance

@@ -13,18 +13,13 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
-from apps.accounts import services
+from apps.accounts.commands import EraseAccount, GrantRole, LockAccount, RevokeRole, UnlockAccount
 from apps.accounts.models import AccountRecord
 from apps.shared.admin import ReadOnlyAdmin, event_history, run_command
-from apps.shared.commands import Context
 
 for model in (get_user_model(), Group):
     if admin.site.is_registered(model):
         admin.site.unregister(model)
-
-
-def _ctx(request: HttpRequest) -> Context:
-    return Context(actor=str(request.user.username))
 
 
 def _ids(queryset: QuerySet[AccountRecord]) -> list[str]:
@@ -60,10 +55,7 @@ class AccountAdmin(ReadOnlyAdmin):
         run_command(
             self,
             request,
-            _ids(queryset),
-            lambda i: services.lock_account(
-                account_id=i, reason="locked by staff", ctx=_ctx(request)
-            ),
+            [LockAccount(i, "locked by staff") for i in _ids(queryset)],
             "locked",
         )
 
@@ -72,8 +64,7 @@ class AccountAdmin(ReadOnlyAdmin):
         run_command(
             self,
             request,
-            _ids(queryset),
-            lambda i: services.unlock_account(account_id=i, ctx=_ctx(request)),
+            [UnlockAccount(i) for i in _ids(queryset)],
             "unlocked",
         )
 
@@ -83,12 +74,11 @@ class AccountAdmin(ReadOnlyAdmin):
         if not request.user.is_superuser:
             self.message_user(request, "only admins grant or revoke roles", level="error")
             return
-        service = services.grant_role if grant else services.revoke_role
+        command = GrantRole if grant else RevokeRole
         run_command(
             self,
             request,
-            _ids(queryset),
-            lambda i: service(account_id=i, role=role, ctx=_ctx(request)),
+            [command(i, role) for i in _ids(queryset)],
             f"{'granted' if grant else 'revoked'} {role}",
         )
 
@@ -112,7 +102,6 @@ class AccountAdmin(ReadOnlyAdmin):
         run_command(
             self,
             request,
-            _ids(queryset),
-            lambda i: services.erase_account(account_id=i, ctx=_ctx(request)),
+            [EraseAccount(i) for i in _ids(queryset)],
             "erased",
         )

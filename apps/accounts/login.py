@@ -2,7 +2,8 @@
 
 Attempts are counted in fixed windows with INCR + EXPIRE (one round trip, atomic). Too many
 attempts from an IP or against one account answer 429 before the password is checked.
-Repeated failures against an existing account lock it: `lock_account` records AccountLocked,
+Repeated failures against an existing account lock it: a LockAccount command records
+AccountLocked,
 so the lock-out is in the account's history like any other lock.
 """
 
@@ -20,8 +21,8 @@ from django.http import HttpRequest
 from django_redis import get_redis_connection
 
 from apps.accounts.auth import find_user
-from apps.accounts.services import lock_account
-from apps.shared.commands import SYSTEM
+from apps.accounts.commands import LockAccount
+from apps.shared import bus
 from apps.shared.errors import DomainError
 
 LOCKOUT_REASON = "too many failed logins"
@@ -93,6 +94,6 @@ def log_in(request: HttpRequest, *, email: str, password: str) -> Login:
     failures, _ = _count(_key("failures", existing.username), settings.LOGIN_LOCKOUT_WINDOW)
     if failures >= settings.LOGIN_LOCKOUT_THRESHOLD:
         with contextlib.suppress(DomainError):  # locked meanwhile (another attempt, or staff)
-            lock_account(account_id=existing.username, reason=LOCKOUT_REASON, ctx=SYSTEM)
+            bus.dispatch(LockAccount(existing.username, LOCKOUT_REASON))
         get_redis_connection("default").delete(_key("failures", existing.username))
     raise LoginFailed("email or password is wrong")

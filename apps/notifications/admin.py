@@ -7,10 +7,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
-from apps.notifications import services
+from apps.notifications.commands import Resend
 from apps.notifications.models import InboxEntry
 from apps.shared.admin import ReadOnlyAdmin, event_history, run_command
-from apps.shared.commands import Context
 
 
 @admin.register(InboxEntry)
@@ -35,11 +34,4 @@ class InboxAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Resend the failed ones")
     def resend(self, request: HttpRequest, queryset: QuerySet[InboxEntry]) -> None:
-        ctx = Context(actor=str(request.user.username))
-        run_command(
-            self,
-            request,
-            [r.notification_id for r in queryset],
-            lambda i: services.resend(notification_id=i, ctx=ctx),
-            "resent",
-        )
+        run_command(self, request, [Resend(r.notification_id) for r in queryset], "resent")

@@ -12,6 +12,8 @@ notification (`delivery.py`), never of a replay.
 
 from __future__ import annotations
 
+import contextlib
+
 from django.conf import settings
 
 from apps.accounts.events import (
@@ -22,10 +24,11 @@ from apps.accounts.events import (
     RoleGranted,
     RoleRevoked,
 )
-from apps.notifications import services
 from apps.notifications.aggregates import CHANNELS, KINDS
+from apps.notifications.commands import Notify
 from apps.products.events import PriceChanged, ProductCreated, ProductRenamed, StockReserved
-from apps.shared.commands import Context
+from apps.shared import bus
+from apps.shared.bus import Context
 from apps.users.events import (
     NotificationPreferencesChanged,
     ProductUnwatched,
@@ -33,6 +36,7 @@ from apps.users.events import (
     ProfileCreated,
     ProfileErased,
 )
+from eventstore.errors import ConcurrencyError
 from eventstore.events import EventEnvelope
 from eventstore.reaction import Facts, Reaction, reacts_to, remembers
 
@@ -65,15 +69,9 @@ def _notify(
     assert kind in KINDS
     channels = tuple(ch for ch in _channels(facts, recipient, kind) if ch in only)
     if channels:
-        services.notify(
-            recipient_id=recipient,
-            kind=kind,
-            subject=subject,
-            body=body,
-            channels=channels,
-            source_event_id=str(e.event_id),
-            ctx=_ctx(e),
-        )
+        command = Notify(recipient, kind, subject, body, channels, str(e.event_id))
+        with contextlib.suppress(ConcurrencyError):  # told already (a re-run of this event)
+            bus.dispatch(command, _ctx(e))
 
 
 class Notifier(Reaction):

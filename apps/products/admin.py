@@ -12,18 +12,13 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
-from apps.products import services
+from apps.products.commands import Availability, ChangePrice, ReceiveStock, SetAvailability
 from apps.products.models import CatalogEntry, PriceHistoryEntry
 from apps.shared.admin import ReadOnlyAdmin, event_history, run_command
-from apps.shared.commands import Context
 
 
 class ProductActionForm(ActionForm):
     value = forms.CharField(required=False, label="amount / quantity")
-
-
-def _ctx(request: HttpRequest) -> Context:
-    return Context(actor=str(request.user.username))
 
 
 @admin.register(CatalogEntry)
@@ -49,14 +44,10 @@ class CatalogAdmin(ReadOnlyAdmin):
         except InvalidOperation:
             self.message_user(request, "give the new price as a number", messages.ERROR)
             return
-        rows = {r.product_id: r.currency for r in queryset}
         run_command(
             self,
             request,
-            list(rows),
-            lambda i: services.change_price(
-                product_id=i, price=price, currency=rows[i], ctx=_ctx(request)
-            ),
+            [ChangePrice(r.product_id, price, r.currency) for r in queryset],
             "price changed",
         )
 
@@ -69,19 +60,17 @@ class CatalogAdmin(ReadOnlyAdmin):
         run_command(
             self,
             request,
-            [r.product_id for r in queryset],
-            lambda i: services.receive_stock(product_id=i, quantity=int(raw), ctx=_ctx(request)),
+            [ReceiveStock(r.product_id, int(raw)) for r in queryset],
             "stock received",
         )
 
     def _availability(
-        self, request: HttpRequest, queryset: QuerySet[CatalogEntry], action: str
+        self, request: HttpRequest, queryset: QuerySet[CatalogEntry], action: Availability
     ) -> None:
         run_command(
             self,
             request,
-            [r.product_id for r in queryset],
-            lambda i: services.set_availability(product_id=i, action=action, ctx=_ctx(request)),
+            [SetAvailability(r.product_id, action) for r in queryset],
             f"{action}ed".replace("ee", "e"),
         )
 

@@ -1,9 +1,14 @@
-"""What callers may ask of the products module (imperative, frozen)."""
+"""What callers may ask of the products module (imperative, frozen): the messages the command
+bus (apps.shared.bus) hands to the handlers in handlers.py. A command that changes a product
+names its stream (`stream_id`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Literal
+
+Availability = Literal["publish", "unpublish", "discontinue"]
 
 
 @dataclass(frozen=True)
@@ -16,41 +21,46 @@ class CreateProduct:
 
 
 @dataclass(frozen=True)
-class EditProduct:
+class ProductCommand:
     product_id: str
+
+    @property
+    def stream_id(self) -> str:
+        return self.product_id
+
+
+@dataclass(frozen=True)
+class EditProduct(ProductCommand):
+    """Rename, describe, or both (None leaves a field as it is)."""
+
     name: str | None
     description: str | None
 
 
 @dataclass(frozen=True)
-class ChangePrice:
-    product_id: str
+class ChangePrice(ProductCommand):
     price: Decimal
     currency: str
 
 
 @dataclass(frozen=True)
-class ReceiveStock:
-    product_id: str
+class ReceiveStock(ProductCommand):
     quantity: int
 
 
 @dataclass(frozen=True)
-class ReserveStock:
-    product_id: str
+class ReserveStock(ProductCommand):
     reservation_id: str
     quantity: int
 
 
 @dataclass(frozen=True)
-class ReleaseStock:
-    product_id: str
+class ReleaseStock(ProductCommand):
     reservation_id: str
 
 
 @dataclass(frozen=True)
-class SetAvailability:
+class SetAvailability(ProductCommand):
     """Publish, unpublish or discontinue."""
 
-    product_id: str
-    action: str
+    action: Availability

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from django.db import connection
-
 from apps.products.models import CatalogEntry
+from eventstore.runtime import get_store
 
 PRODUCT_STREAM_TYPE = "products.Product"
 
 
 def product_exists(product_id: str) -> bool:
     """A product with this id was created (its event stream exists)."""
-    with connection.cursor() as cur:
-        cur.execute(
-            "SELECT 1 FROM es_stream WHERE stream_id = %s AND stream_type = %s",
-            [product_id, PRODUCT_STREAM_TYPE],
-        )
-        return cur.fetchone() is not None
+    first = get_store().read(product_id, to_version=1)
+    return bool(first) and first[0].stream_type == PRODUCT_STREAM_TYPE
 
 
 def product_name(product_id: str) -> str | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
@@ -13,6 +12,8 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from apps.shared import bus
+from apps.shared.bus import Context
 from apps.shared.errors import DomainError
 from eventstore.errors import EventStoreError
 from eventstore.runtime import get_store
@@ -72,17 +73,18 @@ def _plain(event: Any) -> dict[str, Any]:
 def run_command(
     modeladmin: admin.ModelAdmin,  # type: ignore[type-arg]
     request: HttpRequest,
-    ids: list[str],
-    command: Callable[[str], object],
+    commands: list[Any],
     done: str,
 ) -> None:
-    """Issue a command per selected row; report successes and refusals in the admin."""
+    """Dispatch a command per selected row, as the admin user; report successes and refusals
+    in the admin."""
+    ctx = Context(actor=str(request.user.username))
     ok = 0
-    for stream_id in ids:
+    for command in commands:
         try:
-            command(stream_id)
+            bus.dispatch(command, ctx)
             ok += 1
         except (DomainError, EventStoreError) as exc:
-            modeladmin.message_user(request, f"{stream_id}: {exc}", messages.WARNING)
+            modeladmin.message_user(request, f"{command.stream_id}: {exc}", messages.WARNING)
     if ok:
         modeladmin.message_user(request, f"{done}: {ok}", messages.SUCCESS)

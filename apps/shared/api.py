@@ -22,11 +22,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from apps.shared.commands import Context
+from apps.shared.bus import Context
 from apps.shared.errors import DomainError
-from eventstore.commands import CommandResult
 from eventstore.consistency import TOKEN_HEADER, InvalidToken
 from eventstore.errors import IdempotencyConflict, UniquenessError
+from eventstore.idempotency import CommandResult
 from eventstore.repository import AggregateNotFound
 
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')

@@ -9,9 +9,13 @@ from its account, so a re-run finds it there and creates nothing).
 
 from __future__ import annotations
 
+import contextlib
+
 from apps.accounts.events import AccountErased, AccountRegistered
-from apps.shared.commands import Context
-from apps.users import services
+from apps.shared import bus
+from apps.shared.bus import Context
+from apps.users.commands import CreateProfile, EraseProfile
+from eventstore.errors import ConcurrencyError
 from eventstore.events import EventEnvelope
 from eventstore.reaction import Facts, Reaction, reacts_to
 
@@ -28,8 +32,9 @@ class ProfileLifecycle(Reaction):
 
     @reacts_to(AccountRegistered)
     def create_profile_for_new_account(self, facts: Facts, envelope: EventEnvelope) -> None:
-        services.create_profile(profile_id=envelope.stream_id, ctx=_ctx(envelope))
+        with contextlib.suppress(ConcurrencyError):  # made already (a re-run), or erased first
+            bus.dispatch(CreateProfile(envelope.stream_id), _ctx(envelope))
 
     @reacts_to(AccountErased)
     def erase_profile_of_erased_account(self, facts: Facts, envelope: EventEnvelope) -> None:
-        services.erase_profile(profile_id=envelope.stream_id, ctx=_ctx(envelope))
+        bus.dispatch(EraseProfile(envelope.stream_id), _ctx(envelope))

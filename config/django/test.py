@@ -11,13 +11,6 @@ EMAIL_FILE_PATH = str(BASE_DIR / ".stack" / "test-mail" / REDIS_KEY_PREFIX)  # n
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 
-# The test ledger's events and projections (tests/support), for the worker processes too.
-EVENTSTORE_EXTRA_EVENT_MODULES = ["tests.support.ledger"]
-PROJECTIONS = [
-    *PROJECTIONS,  # noqa: F405
-    "tests.support.projections.LedgerBalances",
-    "tests.support.projections.LedgerRedis",
-    "tests.support.projections.LedgerTotals",
-]
+# The test ledger's events and projections (tests/support/apps.py), for the worker processes too.
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.support.apps.TestLedger"]  # noqa: F405
 PROJECTIONS_RETRY_BACKOFF = 0.01
-SIDE_EFFECTS = [*SIDE_EFFECTS, "tests.support.projections.DepositMail"]  # noqa: F405

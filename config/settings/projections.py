@@ -2,30 +2,7 @@
 
 from config.env import env
 
-# Dotted paths of every projection class (modules add theirs).
-PROJECTIONS: list[str] = [
-    "apps.users.read_models.Profiles",
-    "apps.users.read_models.Directory",
-    "apps.users.read_models.ProfileCards",
-    "apps.products.read_models.Catalog",
-    "apps.products.read_models.PriceHistory",
-    "apps.products.read_models.Details",
-    "apps.products.read_models.Leaderboards",
-    "apps.notifications.read_models.Inbox",
-    "apps.notifications.read_models.UnreadCounters",
-]
-# Dotted paths of every reaction (eventstore.reaction): code that decides on other modules'
-# events (issues commands, creates notifications), in the store's log order, on the facts as of
-# each event; never run by a replay.
-REACTIONS: list[str] = [
-    "apps.users.reactions.ProfileLifecycle",
-    "apps.notifications.reactions.Notifier",
-]
-# Dotted paths of every side effect (emails, calls out): a job per event, run by Celery with
-# retries, never during a replay.
-SIDE_EFFECTS: list[str] = [
-    "apps.notifications.delivery.Delivery",
-]
+# The read models, reactions and side effects the engine runs are registered in config/wiring.py.
 PROJECTIONS_BATCH_SIZE = env.int("PROJECTIONS_BATCH_SIZE", default=1000)
 # Seconds a catch-up task works before it re-enqueues itself behind other projections' tasks.
 PROJECTIONS_TASK_SLICE = env.float("PROJECTIONS_TASK_SLICE", default=2.0)
@@ -46,6 +23,5 @@ PROJECTIONS_CATCH_UP_INTERVAL = env.float("PROJECTIONS_CATCH_UP_INTERVAL", defau
 # then answer stale; a request may ask for less, never more than CONSISTENCY_WAIT_MAX.
 CONSISTENCY_WAIT_TIMEOUT = env.float("CONSISTENCY_WAIT_TIMEOUT", default=2.0)
 CONSISTENCY_WAIT_MAX = env.float("CONSISTENCY_WAIT_MAX", default=10.0)
-CONSISTENCY_WAITER = "projections.consistency.wait"
 # Products with less stock than this are "low stock" (a Redis set; staff are notified).
 PRODUCTS_LOW_STOCK_THRESHOLD = env.int("PRODUCTS_LOW_STOCK_THRESHOLD", default=5)

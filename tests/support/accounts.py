@@ -11,9 +11,9 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from apps.accounts import services as accounts
-from apps.shared.commands import SYSTEM
-from apps.users import services as users
+from apps.accounts import commands as accounts
+from apps.shared.bus import dispatch
+from apps.users import commands as users
 
 PASSWORD = "correct horse battery staple"
 
@@ -41,11 +41,11 @@ class Person:
 
 def person(*roles: str, profile: bool = True, email: str | None = None) -> Person:
     email = email or f"p-{uuid.uuid4().hex[:10]}@example.com"
-    result = accounts.register_account(email=email, password=PASSWORD, ctx=SYSTEM)
+    result = dispatch(accounts.RegisterAccount(email=email, password=PASSWORD))
     for role in roles:
-        accounts.grant_role(account_id=result.stream_id, role=role, ctx=SYSTEM)
+        dispatch(accounts.GrantRole(account_id=result.stream_id, role=role))
     if profile:
-        users.create_profile(profile_id=result.stream_id, ctx=SYSTEM)
+        dispatch(users.CreateProfile(profile_id=result.stream_id))
     return Person(result.stream_id, email)
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from django.conf import settings
 
-from apps.products import services as products
-from apps.shared.commands import SYSTEM
+from apps.products import commands as products
+from apps.shared.bus import dispatch
 from projections.side_effects import run_job
 from tests.support.engine import catch_up_all_partitions, relay
 
@@ -49,18 +49,19 @@ def run_reaction(name: str) -> None:
 
 
 def a_product(*, stock: int = 10, price: str = "20.00", publish: bool = True) -> str:
-    result = products.create_product(
-        sku=f"SKU-{uuid.uuid4().hex[:10]}",
-        name=f"Lamp {uuid.uuid4().hex[:6]}",
-        description="A lamp",
-        price=Decimal(price),
-        currency="EUR",
-        ctx=SYSTEM,
+    result = dispatch(
+        products.CreateProduct(
+            sku=f"SKU-{uuid.uuid4().hex[:10]}",
+            name=f"Lamp {uuid.uuid4().hex[:6]}",
+            description="A lamp",
+            price=Decimal(price),
+            currency="EUR",
+        )
     )
     if stock:
-        products.receive_stock(product_id=result.stream_id, quantity=stock, ctx=SYSTEM)
+        dispatch(products.ReceiveStock(product_id=result.stream_id, quantity=stock))
     if publish:
-        products.set_availability(product_id=result.stream_id, action="publish", ctx=SYSTEM)
+        dispatch(products.SetAvailability(product_id=result.stream_id, action="publish"))
     return result.stream_id
 
 

@@ -18,12 +18,13 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from apps.accounts import services
+from apps.accounts import commands as c
 from apps.accounts.events import ROLES
 from apps.accounts.login import log_in
 from apps.accounts.models import AccountRecord
 from apps.accounts.public import IsAdmin, IsAuthenticatedAccount, IsStaff, is_admin, is_staff
 from apps.shared.api import COMMAND_RESULT, command_response, context
+from apps.shared.bus import dispatch
 from apps.shared.fields import InputSerializer, strict, strict_data
 
 
@@ -81,9 +82,7 @@ class AccountRegisterApi(PublicApi):
     def post(self, request: Request) -> Response:
         data = strict(self.Input, request)
         _check_password(data["password"], data["email"])
-        result = services.register_account(
-            email=data["email"], password=data["password"], ctx=context(request)
-        )
+        result = dispatch(c.RegisterAccount(data["email"], data["password"]), context(request))
         return command_response(result, created=True)
 
 
@@ -198,12 +197,10 @@ class PasswordChangeApi(APIView):
             validate_password(data["new_password"], request.user)  # type: ignore[arg-type]
         except DjangoValidationError as exc:
             raise serializers.ValidationError({"new_password": list(exc.messages)}) from None
-        result = services.change_password(
-            account_id=request.user.username,
-            old_password=data["old_password"],
-            new_password=data["new_password"],
-            ctx=context(request),
+        command = c.ChangePassword(
+            request.user.username, data["old_password"], data["new_password"]
         )
+        result = dispatch(command, context(request))
         return command_response(result)
 
 
@@ -216,7 +213,7 @@ class RoleGrantApi(APIView):
     @extend_schema(request=Input, responses={200: COMMAND_RESULT}, summary="Grant a role (admin)")
     def post(self, request: Request, account_id: str) -> Response:
         data = strict(self.Input, request)
-        result = services.grant_role(account_id=account_id, role=data["role"], ctx=context(request))
+        result = dispatch(c.GrantRole(account_id, data["role"]), context(request))
         return command_response(result)
 
 
@@ -225,7 +222,7 @@ class RoleRevokeApi(APIView):
 
     @extend_schema(responses={200: COMMAND_RESULT}, summary="Revoke a role (admin)")
     def delete(self, request: Request, account_id: str, role: str) -> Response:
-        result = services.revoke_role(account_id=account_id, role=role, ctx=context(request))
+        result = dispatch(c.RevokeRole(account_id, role), context(request))
         return command_response(result)
 
 
@@ -238,9 +235,7 @@ class AccountLockApi(APIView):
     @extend_schema(request=Input, responses={200: COMMAND_RESULT}, summary="Lock (staff)")
     def post(self, request: Request, account_id: str) -> Response:
         data = strict(self.Input, request)
-        result = services.lock_account(
-            account_id=account_id, reason=data["reason"], ctx=context(request)
-        )
+        result = dispatch(c.LockAccount(account_id, data["reason"]), context(request))
         return command_response(result)
 
 
@@ -249,7 +244,7 @@ class AccountUnlockApi(APIView):
 
     @extend_schema(request=None, responses={200: COMMAND_RESULT}, summary="Unlock (staff)")
     def post(self, request: Request, account_id: str) -> Response:
-        result = services.unlock_account(account_id=account_id, ctx=context(request))
+        result = dispatch(c.UnlockAccount(account_id), context(request))
         return command_response(result)
 
 
@@ -263,5 +258,5 @@ class AccountEraseApi(APIView):
     )
     def post(self, request: Request, account_id: str) -> Response:
         _owner_or(request, account_id, is_admin(request.user))
-        result = services.erase_account(account_id=account_id, ctx=context(request))
+        result = dispatch(c.EraseAccount(account_id), context(request))
         return command_response(result)

@@ -15,10 +15,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.public import IsAuthenticatedAccount
-from apps.notifications import services
+from apps.notifications.commands import MarkRead
+from apps.notifications.handlers import mark_all_read
 from apps.notifications.models import InboxEntry
 from apps.notifications.read_models import UnreadCounters
 from apps.shared.api import COMMAND_RESULT, command_response, context
+from apps.shared.bus import dispatch
 from apps.shared.filters import true_false
 from eventstore.consistency import TOKEN_HEADER, mark, wait_for_request
 
@@ -104,11 +106,8 @@ class NotificationReadApi(APIView):
         summary="Mark one of my notifications read",
     )
     def post(self, request: Request, notification_id: str) -> Response:
-        result = services.mark_read(
-            notification_id=notification_id,
-            reader_id=request.user.username,
-            ctx=context(request),
-        )
+        command = MarkRead(notification_id, request.user.username)
+        result = dispatch(command, context(request))
         return command_response(result)
 
 
@@ -121,9 +120,7 @@ class NotificationReadAllApi(APIView):
         summary="Mark all my notifications read",
     )
     def post(self, request: Request) -> Response:
-        results = services.mark_all_read(
-            reader_id=request.user.username, ctx=context(request, conditional=False)
-        )
+        results = mark_all_read(request.user.username, context(request, conditional=False))
         response = Response({"marked": len(results)})
         if results:
             # Each read is its own write; the last one's token covers the read models' order

@@ -18,11 +18,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.public import IsStaff, is_staff
-from apps.products import services
+from apps.products import commands as c
 from apps.products.aggregates import CURRENCIES
 from apps.products.models import CatalogEntry, PriceHistoryEntry
 from apps.products.read_models import Details, Leaderboards
 from apps.shared.api import COMMAND_RESULT, command_response, context
+from apps.shared.bus import dispatch
 from apps.shared.fields import InputSerializer, strict
 from apps.shared.filters import BoundedSearch, true_false
 from eventstore.consistency import mark, wait_for_request
@@ -109,7 +110,7 @@ class ProductsApi(generics.ListAPIView):  # type: ignore[type-arg]
     @extend_schema(request=Input, responses={201: COMMAND_RESULT}, summary="Create a product")
     def post(self, request: Request) -> Response:
         data = strict(self.Input, request)
-        result = services.create_product(**data, ctx=context(request))
+        result = dispatch(c.CreateProduct(**data), context(request))
         return command_response(result, created=True)
 
 
@@ -149,12 +150,8 @@ class ProductApi(APIView):
     @extend_schema(request=Input, responses={200: COMMAND_RESULT}, summary="Rename, describe")
     def patch(self, request: Request, product_id: str) -> Response:
         data = strict(self.Input, request)
-        result = services.edit_product(
-            product_id=product_id,
-            name=data.get("name"),
-            description=data.get("description"),
-            ctx=context(request),
-        )
+        command = c.EditProduct(product_id, data.get("name"), data.get("description"))
+        result = dispatch(command, context(request))
         return command_response(result)
 
 
@@ -168,7 +165,7 @@ class PriceChangeApi(APIView):
     @extend_schema(request=Input, responses={200: COMMAND_RESULT}, summary="Change the price")
     def post(self, request: Request, product_id: str) -> Response:
         data = strict(self.Input, request)
-        result = services.change_price(product_id=product_id, **data, ctx=context(request))
+        result = dispatch(c.ChangePrice(product_id, **data), context(request))
         return command_response(result)
 
 
@@ -181,7 +178,7 @@ class StockReceiveApi(APIView):
     @extend_schema(request=Input, responses={200: COMMAND_RESULT}, summary="Receive stock")
     def post(self, request: Request, product_id: str) -> Response:
         data = strict(self.Input, request)
-        result = services.receive_stock(product_id=product_id, **data, ctx=context(request))
+        result = dispatch(c.ReceiveStock(product_id, **data), context(request))
         return command_response(result)
 
 
@@ -210,12 +207,8 @@ class ReservationsApi(APIView):
     def post(self, request: Request, product_id: str) -> Response:
         data = strict(self.Input, request)
         reservation_id = str(data.get("reservation_id") or uuid.uuid4())
-        result = services.reserve_stock(
-            product_id=product_id,
-            reservation_id=reservation_id,
-            quantity=data["quantity"],
-            ctx=context(request),
-        )
+        command = c.ReserveStock(product_id, reservation_id, data["quantity"])
+        result = dispatch(command, context(request))
         response = command_response(result)
         response.data["reservation_id"] = reservation_id
         return response
@@ -226,13 +219,11 @@ class ReservationApi(APIView):
 
     @extend_schema(responses={200: COMMAND_RESULT}, summary="Release a reservation (once)")
     def delete(self, request: Request, product_id: str, reservation_id: str) -> Response:
-        result = services.release_stock(
-            product_id=product_id, reservation_id=reservation_id, ctx=context(request)
-        )
+        result = dispatch(c.ReleaseStock(product_id, reservation_id), context(request))
         return command_response(result)
 
 
-def _availability(action: str) -> type[APIView]:
+def _availability(action: c.Availability) -> type[APIView]:
     class AvailabilityApi(APIView):
         permission_classes = [IsStaff]
 
@@ -240,9 +231,7 @@ def _availability(action: str) -> type[APIView]:
             request=None, responses={200: COMMAND_RESULT}, summary=f"{action.capitalize()} it"
         )
         def post(self, request: Request, product_id: str) -> Response:
-            result = services.set_availability(
-                product_id=product_id, action=action, ctx=context(request)
-            )
+            result = dispatch(c.SetAvailability(product_id, action), context(request))
             return command_response(result)
 
     AvailabilityApi.__name__ = AvailabilityApi.__qualname__ = f"Product{action.capitalize()}Api"

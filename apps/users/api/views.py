@@ -18,14 +18,14 @@ from rest_framework.views import APIView
 
 from apps.accounts.public import IsAuthenticatedAccount, IsStaff, account_exists
 from apps.shared.api import COMMAND_RESULT, command_response, context
+from apps.shared.bus import dispatch
 from apps.shared.errors import DomainError
 from apps.shared.fields import InputSerializer, strict
 from apps.shared.filters import BoundedSearch, true_false
-from apps.users import services
+from apps.users import commands as c
 from apps.users.events import CHANNELS, NOTIFICATION_KINDS
 from apps.users.models import DirectoryEntry, ProfileView
 from apps.users.read_models import ProfileCards
-from eventstore.commands import CommandResult
 from eventstore.consistency import mark, wait_for_request
 from eventstore.repository import AggregateNotFound
 
@@ -37,9 +37,9 @@ class ProfilePending(DomainError):
     retry_after = 1
 
 
-def _command(request: Request, run: Any) -> Response:
+def _command(request: Request, command: c.ProfileCommand) -> Response:
     try:
-        result: CommandResult = run()
+        result = dispatch(command, context(request))
     except AggregateNotFound:
         if account_exists(request.user.username):
             raise ProfilePending("your profile is being created; try again in a moment") from None
@@ -93,12 +93,7 @@ class ProfileMeApi(APIView):
     @extend_schema(request=Input, responses={200: COMMAND_RESULT}, summary="Update my profile")
     def patch(self, request: Request) -> Response:
         data = strict(self.Input, request)
-        return _command(
-            request,
-            lambda: services.update_profile(
-                profile_id=request.user.username, changes=data, ctx=context(request)
-            ),
-        )
+        return _command(request, c.UpdateProfile(request.user.username, tuple(data.items())))
 
 
 class PreferencesApi(APIView):
@@ -117,15 +112,10 @@ class PreferencesApi(APIView):
     )
     def put(self, request: Request) -> Response:
         data = strict(self.Input, request)
-        return _command(
-            request,
-            lambda: services.set_notification_preferences(
-                profile_id=request.user.username,
-                kinds=data["kinds"],
-                channels=data["channels"],
-                ctx=context(request),
-            ),
+        command = c.SetNotificationPreferences(
+            request.user.username, tuple(data["kinds"]), tuple(data["channels"])
         )
+        return _command(request, command)
 
 
 class WatchlistApi(APIView):
@@ -137,14 +127,7 @@ class WatchlistApi(APIView):
     @extend_schema(request=Input, responses={200: COMMAND_RESULT}, summary="Watch a product")
     def post(self, request: Request) -> Response:
         data = strict(self.Input, request)
-        return _command(
-            request,
-            lambda: services.watch_product(
-                profile_id=request.user.username,
-                product_id=str(data["product_id"]),
-                ctx=context(request),
-            ),
-        )
+        return _command(request, c.WatchProduct(request.user.username, str(data["product_id"])))
 
 
 class WatchlistItemApi(APIView):
@@ -152,12 +135,7 @@ class WatchlistItemApi(APIView):
 
     @extend_schema(responses={200: COMMAND_RESULT}, summary="Stop watching a product")
     def delete(self, request: Request, product_id: str) -> Response:
-        return _command(
-            request,
-            lambda: services.unwatch_product(
-                profile_id=request.user.username, product_id=product_id, ctx=context(request)
-            ),
-        )
+        return _command(request, c.UnwatchProduct(request.user.username, product_id))
 
 
 class ProfileCardApi(APIView):

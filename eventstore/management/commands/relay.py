@@ -9,11 +9,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils.module_loading import import_string
 
 from eventstore.kafka_admin import ensure_topics
 from eventstore.relay import Relay, RelayConfig
-from eventstore.runtime import postgres_dsn
+from eventstore.runtime import on_published, postgres_dsn
 
 
 class Command(BaseCommand):
@@ -44,9 +43,7 @@ class Command(BaseCommand):
                 idle_wait=settings.EVENTSTORE_RELAY_IDLE_WAIT,
             ),
             stop=stop,
-            on_published=import_string(settings.EVENTSTORE_RELAY_ON_PUBLISHED)
-            if settings.EVENTSTORE_RELAY_ON_PUBLISHED
-            else None,
+            on_published=on_published(),
         )
         total = relay.run(once=options["once"])
         self.stdout.write(f"relay stopped after publishing {total} events")

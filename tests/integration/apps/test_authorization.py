@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from apps.accounts import services as accounts
-from apps.notifications import services as notifications
-from apps.products import services as products
-from apps.shared.commands import SYSTEM
-from apps.users import services as users
+from apps.accounts import commands as accounts
+from apps.notifications import commands as notifications
+from apps.products import commands as products
+from apps.shared.bus import dispatch
+from apps.users import commands as users
 from eventstore.runtime import get_store
 from tests.support import shop
 from tests.support.accounts import PASSWORD, Person, anonymous, person
@@ -87,7 +87,7 @@ def a_product() -> str:
 def watching(cell: Cell) -> None:
     cell.product_id = a_product()
     for p in [cell.owner, *cell.callers.values()]:
-        users.watch_product(profile_id=p.account_id, product_id=cell.product_id, ctx=SYSTEM)
+        dispatch(users.WatchProduct(profile_id=p.account_id, product_id=cell.product_id))
 
 
 def shop_product(cell: Cell, *, publish: bool = True) -> None:
@@ -97,20 +97,23 @@ def shop_product(cell: Cell, *, publish: bool = True) -> None:
 def reserved(cell: Cell) -> None:
     shop_product(cell)
     cell.reservation_id = str(uuid.uuid4())
-    products.reserve_stock(
-        product_id=cell.product_id, reservation_id=cell.reservation_id, quantity=1, ctx=SYSTEM
+    dispatch(
+        products.ReserveStock(
+            product_id=cell.product_id, reservation_id=cell.reservation_id, quantity=1
+        )
     )
 
 
 def notified(cell: Cell) -> None:
-    result = notifications.notify(
-        recipient_id=cell.owner.account_id,
-        kind="welcome",
-        subject="Hi",
-        body="Welcome",
-        channels=("inbox",),
-        source_event_id=str(uuid.uuid4()),
-        ctx=SYSTEM,
+    result = dispatch(
+        notifications.Notify(
+            recipient_id=cell.owner.account_id,
+            kind="welcome",
+            subject="Hi",
+            body="Welcome",
+            channels=("inbox",),
+            source_event_id=str(uuid.uuid4()),
+        )
     )
     assert result is not None
     cell.notification_id = result.stream_id
@@ -125,7 +128,7 @@ def new_product(cell: Cell, role: str) -> dict[str, Any]:
 
 
 def _lock(p: Person) -> None:
-    accounts.lock_account(account_id=p.account_id, reason="t", ctx=SYSTEM)
+    dispatch(accounts.LockAccount(account_id=p.account_id, reason="t"))
 
 
 MATRIX = [

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from apps.products import services as products
-from apps.shared.commands import SYSTEM
-from apps.users import services as users
+from apps.products import commands as products
+from apps.shared.bus import dispatch
+from apps.users import commands as users
 from tests.integration.apps.test_bad_input import assert_refused
 from tests.support.accounts import anonymous, person
 from tests.support.shop import run_engine
@@ -21,18 +21,19 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def make(name: str, price: str, stock: int, *, publish: bool = True, text: str = "") -> str:
-    pid = products.create_product(
-        sku=f"SKU-{uuid.uuid4().hex[:10]}",
-        name=name,
-        description=text,
-        price=Decimal(price),
-        currency="EUR",
-        ctx=SYSTEM,
+    pid = dispatch(
+        products.CreateProduct(
+            sku=f"SKU-{uuid.uuid4().hex[:10]}",
+            name=name,
+            description=text,
+            price=Decimal(price),
+            currency="EUR",
+        )
     ).stream_id
     if stock:
-        products.receive_stock(product_id=pid, quantity=stock, ctx=SYSTEM)
+        dispatch(products.ReceiveStock(product_id=pid, quantity=stock))
     if publish:
-        products.set_availability(product_id=pid, action="publish", ctx=SYSTEM)
+        dispatch(products.SetAvailability(product_id=pid, action="publish"))
     return pid
 
 
@@ -82,10 +83,10 @@ def test_product_page_comes_from_redis_and_counts_views() -> None:
 
 def test_price_history_and_leaderboards() -> None:
     pid = make("Lamp", "30.00", 10)
-    products.change_price(product_id=pid, price=Decimal("25.00"), currency="EUR", ctx=SYSTEM)
+    dispatch(products.ChangePrice(product_id=pid, price=Decimal("25.00"), currency="EUR"))
     fan = person()
-    users.watch_product(profile_id=fan.account_id, product_id=pid, ctx=SYSTEM)
-    products.reserve_stock(product_id=pid, reservation_id=str(uuid.uuid4()), quantity=8, ctx=SYSTEM)
+    dispatch(users.WatchProduct(profile_id=fan.account_id, product_id=pid))
+    dispatch(products.ReserveStock(product_id=pid, reservation_id=str(uuid.uuid4()), quantity=8))
     run_engine("products.price_history", "products.leaderboards")
     history = anonymous().get(reverse("product-prices", kwargs={"product_id": pid})).json()
     assert [(h["old_price"], h["new_price"]) for h in history["results"]] == [
@@ -200,7 +201,7 @@ def test_catalog_refuses_bad_queries(query: dict[str, str]) -> None:
 
 def test_admin_actions_change_price_and_receive_stock_through_commands() -> None:
     from apps.products.aggregates import Product
-    from apps.shared.commands import repository
+    from apps.shared.bus import current
 
     pid = make("Lamp", "30.00", 2)
     run_engine("products.catalog")
@@ -214,7 +215,7 @@ def test_admin_actions_change_price_and_receive_stock_through_commands() -> None
         url, {"action": "receive_stock", "value": "-3", "_selected_action": [pid]}, follow=True
     )
     assert "whole number" in refused.content.decode()
-    product = repository(Product).load(pid)
+    product = current().load(Product, pid)
     assert product.price == Decimal("25.50") and product.stock == 5
     detail = client.get(f"{url}{pid}/change/")
     assert detail.status_code == 200 and "products.PriceChanged" in detail.content.decode()

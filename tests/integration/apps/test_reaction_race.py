@@ -21,9 +21,9 @@ import pytest
 from django.db import connection
 
 from apps.notifications.aggregates import notification_id_for
-from apps.products import services as products
-from apps.shared.commands import SYSTEM
-from apps.users import services as users
+from apps.products import commands as products
+from apps.shared.bus import dispatch
+from apps.users import commands as users
 from eventstore.tokens import ConsistencyToken
 from projections import reactions, registry
 from projections.tasks import react
@@ -65,8 +65,10 @@ def watchers(n: int) -> list[Person]:
     """People who want price drops in their inbox only (no mail to send for each)."""
     found = [person() for _ in range(n)]
     for who in found:
-        users.set_notification_preferences(
-            profile_id=who.account_id, kinds=["price_drop"], channels=["inbox"], ctx=SYSTEM
+        dispatch(
+            users.SetNotificationPreferences(
+                profile_id=who.account_id, kinds=("price_drop",), channels=("inbox",)
+            )
         )
     return found
 
@@ -80,12 +82,12 @@ def race(people: list[Person], iterations: int) -> list[Pair]:
         product = a_product(stock=0, publish=False)
         watch_first = i % 2 == 0
         if watch_first:
-            users.watch_product(profile_id=who, product_id=product, ctx=SYSTEM)
-        drop = products.change_price(
-            product_id=product, price=Decimal("1.00"), currency="EUR", ctx=SYSTEM
+            dispatch(users.WatchProduct(profile_id=who, product_id=product))
+        drop = dispatch(
+            products.ChangePrice(product_id=product, price=Decimal("1.00"), currency="EUR")
         )
         if not watch_first:
-            users.watch_product(profile_id=who, product_id=product, ctx=SYSTEM)
+            dispatch(users.WatchProduct(profile_id=who, product_id=product))
         event = ConsistencyToken.decode(drop.token).event_id
         pairs.append(Pair(who, product, str(event), watch_first))
     return pairs

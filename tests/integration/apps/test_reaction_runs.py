@@ -14,9 +14,9 @@ from django.db import connection
 
 from apps.notifications.aggregates import Notification
 from apps.notifications.reactions import Notifier
-from apps.products import services as products
-from apps.shared.commands import SYSTEM
-from apps.users import services as users
+from apps.products import commands as products
+from apps.shared.bus import dispatch
+from apps.users import commands as users
 from eventstore.runtime import get_store
 from projections import reactions, registry
 from projections.models import DeadLetter
@@ -36,13 +36,13 @@ def notifier() -> Any:
 def a_watched_product() -> str:
     watcher = person()
     product = a_product()
-    users.watch_product(profile_id=watcher.account_id, product_id=product, ctx=SYSTEM)
+    dispatch(users.WatchProduct(profile_id=watcher.account_id, product_id=product))
     run_engine(NAME)
     return product
 
 
 def drop_price(product: str, price: str) -> None:
-    products.change_price(product_id=product, price=Decimal(price), currency="EUR", ctx=SYSTEM)
+    dispatch(products.ChangePrice(product_id=product, price=Decimal(price), currency="EUR"))
 
 
 def stale_once(monkeypatch: pytest.MonkeyPatch, stale: reactions.Checkpoint) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from apps.accounts import services as accounts
-from apps.shared.commands import SYSTEM
+from apps.accounts import commands as accounts
+from apps.shared.bus import dispatch
 from apps.users.aggregates import Profile, stream_id_for
 from apps.users.events import ProfileCreated, ProfileErased
 from apps.users.reactions import ProfileLifecycle
@@ -36,7 +36,7 @@ def test_registration_creates_one_profile_however_often_the_reaction_runs() -> N
 
 def test_erasure_erases_the_profile_once() -> None:
     me = person()
-    accounts.erase_account(account_id=me.account_id, ctx=SYSTEM)
+    dispatch(accounts.EraseAccount(account_id=me.account_id))
     erased = last_envelope(me.account_id)
     reactions = ProfileLifecycle()
     reactions.apply(NO_FACTS, erased)
@@ -52,7 +52,7 @@ def test_an_erasure_that_runs_before_the_creation_leaves_no_live_profile() -> No
     late creation must not revive the person."""
     me = person(profile=False)
     registered = last_envelope(me.account_id)
-    accounts.erase_account(account_id=me.account_id, ctx=SYSTEM)
+    dispatch(accounts.EraseAccount(account_id=me.account_id))
     reactions = ProfileLifecycle()
     reactions.apply(NO_FACTS, last_envelope(me.account_id))
     reactions.apply(NO_FACTS, registered)
@@ -60,6 +60,6 @@ def test_an_erasure_that_runs_before_the_creation_leaves_no_live_profile() -> No
         ProfileCreated(profile_id=me.account_id),
         ProfileErased(profile_id=me.account_id),
     ]
-    from apps.shared.commands import repository
+    from apps.shared.bus import current
 
-    assert repository(Profile).load(stream_id_for(me.account_id)).erased
+    assert current().load(Profile, stream_id_for(me.account_id)).erased

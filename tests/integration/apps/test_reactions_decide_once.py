@@ -20,9 +20,9 @@ from django.db import connection
 from django_redis import get_redis_connection
 
 from apps.notifications.models import InboxEntry
-from apps.products import services as products
-from apps.shared.commands import SYSTEM
-from apps.users import services as users
+from apps.products import commands as products
+from apps.shared.bus import dispatch
+from apps.users import commands as users
 from eventstore.projection import PostgresProjection
 from projections import registry
 from projections.dump import differing, dump
@@ -84,19 +84,22 @@ def a_world_that_changed_after_its_events() -> World:
     product = a_product(stock=6)
     name = products_name(product)
     for who in (watcher_before, quiet_later):
-        users.watch_product(profile_id=who.account_id, product_id=product, ctx=SYSTEM)
-    products.change_price(product_id=product, price=Decimal("15.00"), currency="EUR", ctx=SYSTEM)
-    products.reserve_stock(  # 6 -> 4: crosses the threshold of 5
-        product_id=product, reservation_id=str(uuid.uuid4()), quantity=2, ctx=SYSTEM
+        dispatch(users.WatchProduct(profile_id=who.account_id, product_id=product))
+    dispatch(products.ChangePrice(product_id=product, price=Decimal("15.00"), currency="EUR"))
+    # 6 -> 4: crosses the threshold of 5
+    dispatch(
+        products.ReserveStock(product_id=product, reservation_id=str(uuid.uuid4()), quantity=2)
     )
     run_engine()
     # The world changes after the events.
     staff_after, watcher_after = person("staff"), person()
-    users.watch_product(profile_id=watcher_after.account_id, product_id=product, ctx=SYSTEM)
-    users.set_notification_preferences(
-        profile_id=quiet_later.account_id, kinds=["welcome"], channels=["email"], ctx=SYSTEM
+    dispatch(users.WatchProduct(profile_id=watcher_after.account_id, product_id=product))
+    dispatch(
+        users.SetNotificationPreferences(
+            profile_id=quiet_later.account_id, kinds=("welcome",), channels=("email",)
+        )
     )
-    products.edit_product(product_id=product, name="Renamed lamp", description=None, ctx=SYSTEM)
+    dispatch(products.EditProduct(product_id=product, name="Renamed lamp", description=None))
     run_engine()
     run_side_effect_jobs("notifications.delivery")
     run_engine()
@@ -173,8 +176,8 @@ def test_skipping_a_range_records_its_facts_but_decides_nothing_in_it() -> None:
     product = a_product()
     run_engine()
     start = reactions_settled()
-    users.watch_product(profile_id=watcher.account_id, product_id=product, ctx=SYSTEM)
-    products.change_price(product_id=product, price=Decimal("9.00"), currency="EUR", ctx=SYSTEM)
+    dispatch(users.WatchProduct(profile_id=watcher.account_id, product_id=product))
+    dispatch(products.ChangePrice(product_id=product, price=Decimal("9.00"), currency="EUR"))
     run_engine("products.catalog")  # relayed; the reaction has not run yet
     end = reactions_settled()
     assert end > start
@@ -183,7 +186,7 @@ def test_skipping_a_range_records_its_facts_but_decides_nothing_in_it() -> None:
     assert "skips deciding on 1 events (1 products.PriceChanged)" in out.getvalue()
     run_engine()
     assert kinds_for(watcher) == []  # the skipped drop told nobody
-    products.change_price(product_id=product, price=Decimal("8.00"), currency="EUR", ctx=SYSTEM)
+    dispatch(products.ChangePrice(product_id=product, price=Decimal("8.00"), currency="EUR"))
     run_engine()
     assert kinds_for(watcher) == ["price_drop"]  # the watch skipped over was still recorded
 
@@ -268,8 +271,8 @@ def test_a_reaction_takes_over_where_the_consumer_of_its_name_stopped() -> None:
 
     watcher = person()
     product = a_product()
-    users.watch_product(profile_id=watcher.account_id, product_id=product, ctx=SYSTEM)
-    products.change_price(product_id=product, price=Decimal("15.00"), currency="EUR", ctx=SYSTEM)
+    dispatch(users.WatchProduct(profile_id=watcher.account_id, product_id=product))
+    dispatch(products.ChangePrice(product_id=product, price=Decimal("15.00"), currency="EUR"))
     relay()
     with connection.cursor() as cur:  # the old consumer had handled everything so far
         for module in ("accounts", "products"):
@@ -282,7 +285,7 @@ def test_a_reaction_takes_over_where_the_consumer_of_its_name_stopped() -> None:
                     "updated_at) VALUES (%s, %s, %s, %s, now())",
                     ["notifications.reactions", topic, partition, kafka_end(topic, partition)],
                 )
-    products.change_price(product_id=product, price=Decimal("10.00"), currency="EUR", ctx=SYSTEM)
+    dispatch(products.ChangePrice(product_id=product, price=Decimal("10.00"), currency="EUR"))
     run_engine()
     drops = InboxEntry.objects.filter(recipient_id=watcher.account_id, kind="price_drop")
     assert [d.body.split(" now costs ")[1][:5] for d in drops] == ["10.00"]
@@ -336,7 +339,7 @@ def test_a_reaction_never_passes_an_event_whose_transaction_is_still_open_below_
     def slow_watch() -> None:
         try:
             with transaction.atomic():
-                users.watch_product(profile_id=watcher.account_id, product_id=product, ctx=SYSTEM)
+                dispatch(users.WatchProduct(profile_id=watcher.account_id, product_id=product))
                 appended.set()
                 release.wait(30)
         finally:
@@ -346,7 +349,7 @@ def test_a_reaction_never_passes_an_event_whose_transaction_is_still_open_below_
     thread.start()
     try:
         assert appended.wait(30)
-        products.change_price(product_id=product, price=Decimal("5.00"), currency="EUR", ctx=SYSTEM)
+        dispatch(products.ChangePrice(product_id=product, price=Decimal("5.00"), currency="EUR"))
         relay()
         run_reaction("notifications.reactions")
         at = position("notifications.reactions")

@@ -8,10 +8,10 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from apps.accounts import services as accounts
+from apps.accounts import commands as accounts
 from apps.accounts.models import AccountRecord
-from apps.shared.commands import SYSTEM, repository
-from apps.users import services as users
+from apps.shared.bus import current, dispatch
+from apps.users import commands as users
 from apps.users.aggregates import Profile, stream_id_for
 from apps.users.models import DirectoryEntry
 from eventstore.runtime import get_store
@@ -23,7 +23,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def named(name: str, *roles: str) -> Person:
     p = person(*roles)
-    users.update_profile(profile_id=p.account_id, changes={"display_name": name}, ctx=SYSTEM)
+    dispatch(
+        users.UpdateProfile(profile_id=p.account_id, changes=tuple({"display_name": name}.items()))
+    )
     return p
 
 
@@ -38,7 +40,7 @@ def test_directory_search_filters_order_and_pages() -> None:
     ada = named(f"Ada {tag}")
     grace = named(f"Grace {tag}", "staff")
     named(f"Linus {tag}")
-    accounts.lock_account(account_id=ada.account_id, reason="x", ctx=SYSTEM)
+    dispatch(accounts.LockAccount(account_id=ada.account_id, reason="x"))
     caught_up("users.directory")
     staff = grace.client()
     url = reverse("user-directory")
@@ -64,7 +66,7 @@ def test_directory_drops_an_erased_person_and_a_late_event_does_not_bring_them_b
     tag = uuid.uuid4().hex[:6]
     gone = named(f"Gone {tag}")
     staff = person("staff")
-    accounts.erase_account(account_id=gone.account_id, ctx=SYSTEM)
+    dispatch(accounts.EraseAccount(account_id=gone.account_id))
     caught_up("users.directory")  # the profile's name change is applied after the erasure
     response = staff.client().get(reverse("user-directory"), {"search": tag})
     assert response.json()["results"] == []
@@ -86,7 +88,7 @@ def test_a_repeated_write_with_the_same_idempotency_key_writes_once() -> None:
     assert first.status_code == again.status_code == 200
     assert first.json() == again.json() and again["Idempotent-Replayed"] == "true"
     assert len(get_store().read(stream)) == events  # nothing written
-    assert repository(Profile).load(stream).bio == "meanwhile"
+    assert current().load(Profile, stream).bio == "meanwhile"
     other = client.patch(url, {"bio": "twice"}, format="json", HTTP_IDEMPOTENCY_KEY=key)
     assert other.status_code == 422 and other.json()["error"]["code"] == "idempotency_key_reused"
 

@@ -16,10 +16,10 @@ from apps.notifications.delivery import Delivery
 from apps.notifications.models import InboxEntry
 from apps.notifications.reactions import Notifier
 from apps.notifications.read_models import UnreadCounters
-from apps.products import services as products
+from apps.products import commands as products
 from apps.products.models import CatalogEntry, PriceHistoryEntry
-from apps.shared.commands import SYSTEM
-from apps.users import services as users
+from apps.shared.bus import dispatch
+from apps.users import commands as users
 from projections import dead_letters
 from projections.models import DeadLetter
 from tests.support.accounts import person
@@ -46,10 +46,10 @@ def price_drop_inbox(account_id: str) -> list[InboxEntry]:
 def test_a_price_drop_reaches_each_watcher_once_in_inbox_counter_and_mail() -> None:
     watcher, other = person(), person()
     product = a_product()
-    users.watch_product(profile_id=watcher.account_id, product_id=product, ctx=SYSTEM)
+    dispatch(users.WatchProduct(profile_id=watcher.account_id, product_id=product))
     run_engine()
-    products.change_price(product_id=product, price=Decimal("15.00"), currency="EUR", ctx=SYSTEM)
-    products.change_price(product_id=product, price=Decimal("18.00"), currency="EUR", ctx=SYSTEM)
+    dispatch(products.ChangePrice(product_id=product, price=Decimal("15.00"), currency="EUR"))
+    dispatch(products.ChangePrice(product_id=product, price=Decimal("18.00"), currency="EUR"))
     run_engine()
     run_engine()  # a second pass over the same log changes nothing
     inbox = price_drop_inbox(watcher.account_id)
@@ -70,13 +70,15 @@ def test_a_price_drop_reaches_each_watcher_once_in_inbox_counter_and_mail() -> N
 
 def test_preferences_without_price_drops_get_none() -> None:
     quiet = person()
-    users.set_notification_preferences(
-        profile_id=quiet.account_id, kinds=["welcome"], channels=["inbox"], ctx=SYSTEM
+    dispatch(
+        users.SetNotificationPreferences(
+            profile_id=quiet.account_id, kinds=("welcome",), channels=("inbox",)
+        )
     )
     product = a_product()
-    users.watch_product(profile_id=quiet.account_id, product_id=product, ctx=SYSTEM)
+    dispatch(users.WatchProduct(profile_id=quiet.account_id, product_id=product))
     run_engine()
-    products.change_price(product_id=product, price=Decimal("1.00"), currency="EUR", ctx=SYSTEM)
+    dispatch(products.ChangePrice(product_id=product, price=Decimal("1.00"), currency="EUR"))
     run_engine()
     assert price_drop_inbox(quiet.account_id) == []
 
@@ -85,11 +87,10 @@ def test_low_stock_notifies_staff_when_the_stock_crosses_the_threshold() -> None
     staff = person("staff")
     product = a_product(stock=6)
     for _ in range(3):  # 6 -> 5 -> 4 (crosses 5) -> 3
-        products.reserve_stock(
-            product_id=product,
-            reservation_id=str(__import__("uuid").uuid4()),
-            quantity=1,
-            ctx=SYSTEM,
+        dispatch(
+            products.ReserveStock(
+                product_id=product, reservation_id=str(__import__("uuid").uuid4()), quantity=1
+            )
         )
     run_engine()
     low = InboxEntry.objects.filter(recipient_id=staff.account_id, kind="low_stock")
@@ -101,15 +102,15 @@ def test_a_failing_reaction_parks_only_its_stream_and_a_redrive_delivers_once(
 ) -> None:
     sick_watcher, fine_watcher = person(), person()
     sick, fine = a_product(), a_product()
-    users.watch_product(profile_id=sick_watcher.account_id, product_id=sick, ctx=SYSTEM)
-    users.watch_product(profile_id=fine_watcher.account_id, product_id=fine, ctx=SYSTEM)
+    dispatch(users.WatchProduct(profile_id=sick_watcher.account_id, product_id=sick))
+    dispatch(users.WatchProduct(profile_id=fine_watcher.account_id, product_id=fine))
     run_engine()
 
     original = Notifier.notify_watchers_of_price_drop
     fail_price_drops_of(monkeypatch, sick)
     for product in (sick, fine):
-        products.change_price(product_id=product, price=Decimal("9.00"), currency="EUR", ctx=SYSTEM)
-    products.change_price(product_id=sick, price=Decimal("8.00"), currency="EUR", ctx=SYSTEM)
+        dispatch(products.ChangePrice(product_id=product, price=Decimal("9.00"), currency="EUR"))
+    dispatch(products.ChangePrice(product_id=sick, price=Decimal("8.00"), currency="EUR"))
     run_engine()
 
     letters = DeadLetter.objects.filter(projection="notifications.reactions", stream_id=sick)
@@ -135,7 +136,7 @@ def test_the_last_failed_delivery_is_recorded_and_a_resend_delivers(
     def smtp_down(*args: Any, **kwargs: Any) -> None:
         raise ConnectionRefusedError("SMTP server not answering")
 
-    monkeypatch.setattr("apps.notifications.services.send_mail", smtp_down)
+    monkeypatch.setattr("apps.notifications.delivery.send_mail", smtp_down)
     assert run_side_effect_jobs("notifications.delivery", final_attempt=True)
     run_engine("notifications.inbox")
     welcome = InboxEntry.objects.get(recipient_id=me.account_id, kind="welcome")
@@ -181,10 +182,10 @@ def test_mark_one_and_all_read_over_the_api() -> None:
     me = person()
     watched = [a_product(), a_product()]
     for product in watched:
-        users.watch_product(profile_id=me.account_id, product_id=product, ctx=SYSTEM)
+        dispatch(users.WatchProduct(profile_id=me.account_id, product_id=product))
     run_engine()
     for product in watched:
-        products.change_price(product_id=product, price=Decimal("5.00"), currency="EUR", ctx=SYSTEM)
+        dispatch(products.ChangePrice(product_id=product, price=Decimal("5.00"), currency="EUR"))
     run_engine()
     client = me.client()
     inbox = client.get(reverse("notifications"), {"unread": "true"}).json()["results"]
@@ -211,15 +212,15 @@ def test_an_operator_skips_a_parked_event_and_redrives_the_ones_behind_it(
 ) -> None:
     watcher = person()
     sick = a_product()
-    users.watch_product(profile_id=watcher.account_id, product_id=sick, ctx=SYSTEM)
+    dispatch(users.WatchProduct(profile_id=watcher.account_id, product_id=sick))
     run_engine()
 
     def broken(self: Any, facts: Any, e: Any) -> None:
         raise RuntimeError("the reaction cannot handle this product")
 
     monkeypatch.setitem(Notifier._deciders, "products.PriceChanged", broken)
-    products.change_price(product_id=sick, price=Decimal("9.00"), currency="EUR", ctx=SYSTEM)
-    products.change_price(product_id=sick, price=Decimal("8.00"), currency="EUR", ctx=SYSTEM)
+    dispatch(products.ChangePrice(product_id=sick, price=Decimal("9.00"), currency="EUR"))
+    dispatch(products.ChangePrice(product_id=sick, price=Decimal("8.00"), currency="EUR"))
     run_engine()
     parked = DeadLetter.objects.get(projection="notifications.reactions", status="parked")
     blocked = DeadLetter.objects.get(projection="notifications.reactions", status="blocked")
@@ -257,7 +258,7 @@ def test_a_reaction_that_fails_twice_is_retried_not_parked(
     """In its batch, then alone once: the next attempt (of PROJECTIONS_MAX_ATTEMPTS) works."""
     watcher = person()
     product = a_product()
-    users.watch_product(profile_id=watcher.account_id, product_id=product, ctx=SYSTEM)
+    dispatch(users.WatchProduct(profile_id=watcher.account_id, product_id=product))
     run_engine()
     original = Notifier.notify_watchers_of_price_drop
     failures: list[Any] = []
@@ -269,7 +270,7 @@ def test_a_reaction_that_fails_twice_is_retried_not_parked(
         original(self, facts, e)
 
     monkeypatch.setitem(Notifier._deciders, "products.PriceChanged", flaky_twice)
-    products.change_price(product_id=product, price=Decimal("9.00"), currency="EUR", ctx=SYSTEM)
+    dispatch(products.ChangePrice(product_id=product, price=Decimal("9.00"), currency="EUR"))
     run_engine()
     assert len(failures) == 2
     assert not DeadLetter.objects.filter(projection="notifications.reactions").exists()

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from eventstore.commands import CommandResult, execute
+from eventstore.idempotency import CommandResult, execute
 from eventstore.repository import Repository
 from eventstore.store import AppendResult, fingerprint
 from tests.support.contender import contend

@@ -10,10 +10,11 @@ from typing import ClassVar
 import pytest
 from django.db import connection
 
-from apps.accounts import services as accounts
-from apps.shared.commands import SYSTEM
+from apps.accounts import commands as accounts
+from apps.shared.bus import dispatch
 from eventstore import personal
 from eventstore.events import EventRegistry
+from eventstore.postgres import PostgresKeyVault
 from eventstore.runtime import get_store
 from eventstore.serialization import decode_payload, encode_payload
 from tests.support.accounts import person
@@ -42,11 +43,11 @@ def read_back(raw: bytes) -> Named:
 @pytest.fixture(params=["memory", "postgres"])
 def vault(request: pytest.FixtureRequest) -> Iterator[personal.KeyVault]:
     chosen: personal.KeyVault = (
-        personal.MemoryKeyVault() if request.param == "memory" else personal.PostgresKeyVault()
+        personal.MemoryKeyVault() if request.param == "memory" else PostgresKeyVault()
     )
-    personal.set_vault(chosen)
+    previous = personal.set_vault(chosen)
     yield chosen
-    personal.set_vault(None)
+    personal.set_vault(previous)
 
 
 def test_a_key_is_made_once_per_subject_and_kept(vault: personal.KeyVault) -> None:
@@ -84,6 +85,6 @@ def test_erasing_an_account_deletes_its_key_and_its_stored_events_read_erased() 
     registered = get_store().read(who.account_id)[0]
     assert registered.payload.email == who.email  # readable while the key exists
     assert subject_keys(who.account_id) == 1
-    accounts.erase_account(account_id=who.account_id, ctx=SYSTEM)
+    dispatch(accounts.EraseAccount(account_id=who.account_id))
     assert subject_keys(who.account_id) == 0
     assert get_store().read(who.account_id)[0].payload.email == personal.ERASED

@@ -54,13 +54,13 @@ def test_the_wait_is_stale_until_every_named_read_model_has_applied_the_write() 
 def test_a_reaction_named_in_the_wait_is_waited_for_too() -> None:
     """`notifications.reactions` reads the store's log, not Kafka partitions: a token of a
     watch is fresh for it once it has recorded the watch."""
-    from apps.shared.commands import SYSTEM
-    from apps.users import services as users
+    from apps.shared.bus import dispatch
+    from apps.users import commands as users
     from tests.support.accounts import person
     from tests.support.shop import a_product, run_reaction
 
     who = person()
-    token = users.watch_product(profile_id=who.account_id, product_id=a_product(), ctx=SYSTEM).token
+    token = dispatch(users.WatchProduct(profile_id=who.account_id, product_id=a_product())).token
     relay()
     assert not wait_for(token, ["notifications.reactions"], timeout=0.2).fresh
     run_reaction("notifications.reactions")

@@ -30,9 +30,9 @@ class Named:
 @pytest.fixture(autouse=True)
 def vault() -> Iterator[personal.MemoryKeyVault]:
     memory = personal.MemoryKeyVault()
-    personal.set_vault(memory)
+    previous = personal.set_vault(memory)
     yield memory
-    personal.set_vault(None)
+    personal.set_vault(previous)
 
 
 def registry() -> EventRegistry:

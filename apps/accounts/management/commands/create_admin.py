@@ -11,8 +11,9 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.accounts import services
-from apps.shared.commands import Context
+from apps.accounts.commands import GrantRole, RegisterAccount
+from apps.shared import bus
+from apps.shared.bus import Context
 from apps.shared.errors import DomainError
 from eventstore.errors import UniquenessError
 
@@ -33,9 +34,9 @@ class Command(BaseCommand):
             raise CommandError("password refused: " + " ".join(exc.messages)) from None
         ctx = Context(actor="create_admin")
         try:
-            result = services.register_account(email=email, password=password, ctx=ctx)
+            result = bus.dispatch(RegisterAccount(email, password), ctx)
             for role in ("staff", "admin"):
-                services.grant_role(account_id=result.stream_id, role=role, ctx=ctx)
+                bus.dispatch(GrantRole(result.stream_id, role), ctx)
         except UniquenessError:
             raise CommandError(f"an account with the email {email} exists already") from None
         except DomainError as exc:

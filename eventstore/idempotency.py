@@ -1,9 +1,9 @@
-"""Running a command: once per idempotency key, returning the version and a consistency token.
+"""Running a write once per idempotency key, returning the version and a consistency token.
 
-    result = execute(store, lambda: repo.save(product), idempotency_key=key,
-                     fingerprint=fingerprint("ChangePrice", command))
+    result = execute(store, write, idempotency_key=key, fingerprint=fingerprint(command))
 
-The handler appends (through a repository) and returns the AppendResult. The outcome is stored
+`write` appends (through a repository) and returns the AppendResult (apps.shared.bus passes the
+command's load-act-save). The outcome is stored
 under the key in the same transaction as the events, so a repeat returns it without writing, and
 a concurrent repeat waits for the first and then returns its outcome.
 """
@@ -38,17 +38,17 @@ class CommandResult:
 
 def execute(
     store: EventStore,
-    handler: Callable[[], AppendResult],
+    write: Callable[[], AppendResult],
     *,
     idempotency_key: str | None = None,
     fingerprint: str = "",
 ) -> CommandResult:
     if not idempotency_key:
-        return CommandResult.of(handler())
+        return CommandResult.of(write())
     result, replayed = store.run_idempotent(
         idempotency_key,
         fingerprint,
-        lambda: CommandResult.of(handler()),
+        lambda: CommandResult.of(write()),
         encode=CommandResult.to_json,
         decode=CommandResult.from_json,
     )

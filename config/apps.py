@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class Wiring(AppConfig):
+    """The composition root as a Django app: listed after every module in INSTALLED_APPS, so
+    `ready()` runs when all of them are loaded."""
+
+    name = "config"
+    label = "wiring"
+
+    def ready(self) -> None:
+        from config.wiring import wire
+
+        wire()
