@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -63,7 +64,7 @@ def store() -> Any:
     registry = EventRegistry()
     registry.register(Incremented)
     topic = f"{settings.KAFKA_TOPIC_PREFIX}products.events"
-    return PostgresEventStore(registry, topic_for=lambda _st: topic)
+    return PostgresEventStore(registry, topics=defaultdict(lambda: topic))
 
 
 def raw_insert(n: int) -> float:
@@ -200,7 +201,7 @@ def fill_outbox(n: int) -> None:
 def pending_messages() -> list[tuple[Any, ...]]:
     import psycopg
 
-    from eventstore.relay import _BATCH_SQL
+    from eventstore.relay.outbox import BATCH_SQL as _BATCH_SQL
 
     with psycopg.connect(dsn(), autocommit=True) as conn:
         conn.execute("SET TIME ZONE 'UTC'")

@@ -1,4 +1,4 @@
-"""The event store's configuration: which events exist, which topic each stream goes to."""
+"""The event store's configuration: which events exist, which topic each module's streams go to."""
 
 from __future__ import annotations
 
@@ -8,16 +8,12 @@ from types import ModuleType
 from django.conf import settings
 
 from eventstore.events import EventRegistry
+from eventstore.kafka_admin import topic_name
 
 
-def topic_for(stream_type: str) -> str:
-    """`products.Product` -> `<prefix>products.events`: one topic per module."""
-    module = stream_type.split(".", 1)[0]
-    if module not in settings.EVENT_MODULES:
-        raise ValueError(
-            f"stream type {stream_type!r} belongs to no module {settings.EVENT_MODULES}"
-        )
-    return f"{settings.KAFKA_TOPIC_PREFIX}{module}.events"
+def topics() -> dict[str, str]:
+    """Each module's topic (a stream type `products.Product` belongs to module `products`)."""
+    return {module: topic_name(module) for module in settings.EVENT_MODULES}
 
 
 def build_registry(event_modules: Iterable[ModuleType]) -> EventRegistry:

@@ -11,6 +11,8 @@ relay's wake-up). Tests and the benchmark add their own through their Django app
 
 from __future__ import annotations
 
+from django.conf import settings
+
 from apps.accounts import events as accounts_events
 from apps.accounts import handlers as accounts
 from apps.accounts.read_models import project_accounts
@@ -27,30 +29,34 @@ from apps.users import events as users_events
 from apps.users import handlers as users
 from apps.users import reactions as users_reactions
 from apps.users import read_models as users_read_models
-from config.eventstore import build_registry, topic_for
+from config.eventstore import build_registry, topics
 from eventstore import consistency, personal, runtime
 from eventstore.postgres import PostgresEventStore, PostgresKeyVault
 from projections import consistency as waiting
 from projections import registry, tasks
 
 EVENT_MODULES = (accounts_events, users_events, products_events, notifications_events)
-HANDLERS: bus.HandlerTable = {
-    **accounts.HANDLERS,
-    **users.HANDLERS,
-    **products.HANDLERS,
-    **notifications.HANDLERS,
-}
+HANDLERS = bus.handler_table(
+    accounts.HANDLERS, users.HANDLERS, products.HANDLERS, notifications.HANDLERS
+)
 
 
 def wire() -> None:
     store = PostgresEventStore(
         build_registry(EVENT_MODULES),
-        topic_for=topic_for,
+        topics=topics(),
         inline_projections=[project_accounts, accounts.ForgetErasedKeys()],
     )
     runtime.install(store)
     personal.set_vault(PostgresKeyVault())
-    bus.install(bus.Bus(store, HANDLERS, snapshot_every=runtime.snapshot_every))
+    bus.install(
+        bus.Bus(
+            store,
+            HANDLERS,
+            snapshot_every=settings.EVENTSTORE_SNAPSHOT_EVERY,
+            snapshot_every_by_type=settings.EVENTSTORE_SNAPSHOT_EVERY_BY_TYPE,
+        )
+    )
     registry.register(
         read_models=[
             users_read_models.Profiles,

@@ -1,11 +1,11 @@
 """Running a write once per idempotency key, returning the version and a consistency token.
 
-    result = execute(store, write, idempotency_key=key, fingerprint=fingerprint(command))
+    result = execute(store, write, idempotency_key=key, fingerprint=fingerprint(name, fields))
 
 `write` appends (through a repository) and returns the AppendResult (apps.shared.bus passes the
-command's load-act-save). The outcome is stored
-under the key in the same transaction as the events, so a repeat returns it without writing, and
-a concurrent repeat waits for the first and then returns its outcome.
+command's load, handle and save). The outcome is stored under the key in the same transaction
+as the events, so a repeat returns it without writing, and a concurrent repeat waits for the
+first and then returns its outcome.
 """
 
 from __future__ import annotations

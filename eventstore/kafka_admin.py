@@ -14,6 +14,14 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 
+def topic_name(module: str) -> str:
+    """The topic of a module's events: `<KAFKA_TOPIC_PREFIX><module>.events` (the one place
+    that names them; config/settings/kafka.py spells the same for KAFKA_TOPICS)."""
+    from django.conf import settings
+
+    return f"{settings.KAFKA_TOPIC_PREFIX}{module}.events"
+
+
 def admin_client(bootstrap_servers: str, *, timeout_ms: int = 5000) -> AdminClient:
     return AdminClient({"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": timeout_ms})
 

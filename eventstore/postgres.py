@@ -1,11 +1,12 @@
 """The event store on Postgres, through Django's connection so that inline projections written with
 the ORM share the append transaction.
 
-An append is one call of the `es_append()` SQL function (migration 0003), so it costs one round
-trip: it bumps the stream row (the optimistic concurrency check, and a row lock that serialises
-writers of one stream), claims/releases unique values, upserts the snapshot, inserts the events and
-their outbox rows, and NOTIFYs the relay (delivered on commit). Unique (stream_id, stream_version)
-backs the check up. With inline projections the call and the projections share one transaction.
+An append is one call of the `es_append()` SQL function (migration 0003, as 0007 left it), so it
+costs one round trip: it bumps the stream row (the optimistic concurrency check, and a row lock
+that serialises writers of one stream), claims/releases unique values, upserts the snapshot,
+inserts the events and their outbox rows, and NOTIFYs the relay (delivered on commit). Unique
+(stream_id, stream_version) backs the check up. With inline projections the call and the
+projections share one transaction.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime
@@ -75,14 +76,25 @@ class PostgresEventStore:
         self,
         registry: EventRegistry,
         *,
-        topic_for: Callable[[str], str],
+        topics: Mapping[str, str],
         inline_projections: Sequence[InlineProjection] = (),
         using: str = "default",
     ) -> None:
         self.registry = registry
-        self.topic_for = topic_for
+        self.topics = topics
         self.inline_projections = list(inline_projections)
+        self._inline: dict[str, list[InlineProjection]] = {}  # per stream type
         self.using = using
+
+    def topic_for(self, stream_type: str) -> str:
+        """`products.Product` -> the `products` module's topic."""
+        module = stream_type.partition(".")[0]
+        try:
+            return self.topics[module]
+        except KeyError:
+            raise ValueError(
+                f"stream type {stream_type!r} belongs to no module of {sorted(self.topics)}"
+            ) from None
 
     # ------------------------------------------------------------------ writing
 
@@ -122,7 +134,11 @@ class PostgresEventStore:
             ).decode(),
             _encoder.encode(snapshot).decode() if snapshot is not None else None,
         ]
-        inline = [p for p in self.inline_projections if wants(p, stream_type)]
+        inline = self._inline.get(stream_type)
+        if inline is None:
+            inline = self._inline[stream_type] = [
+                p for p in self.inline_projections if wants(p, stream_type)
+            ]
         try:
             if inline or connections[self.using].in_atomic_block:
                 # Inline projections must commit with the events; inside a caller's transaction

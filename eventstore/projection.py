@@ -19,8 +19,9 @@ depending on the engine (the layers are config > projections > apps > eventstore
                             [(e.payload.amount, e.payload.account) for e in envelopes])
 
 Postgres handlers receive a cursor inside the engine's transaction (the checkpoint is written in
-the same transaction). Redis handlers receive a MULTI pipeline (the checkpoint is set in the same
-EXEC): they queue writes and never read, so a batch is applied all or nothing.
+the same transaction). Redis handlers receive a redis-py pipeline that is never executed: they
+queue writes and never read; the engine sends the queued commands to one Lua script
+(projections/targets/redis_target.py) that checks the checkpoint, runs them and moves it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Reactions: code that consumes events and *decides* (issues commands, records notifications).
 
-The contract modules implement; the engine (`projections/reactions.py`) runs it. A reaction is
+The contract modules implement; the engine (`projections/reactions/`) runs it. A reaction is
 not a read model: a replay never rebuilds it, because running it again would decide again,
 against a different world. It reads every event of its topics in one order, the store's log
 position (the order in which the relay hands events to Kafka), and decides on the facts as of

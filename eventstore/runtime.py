@@ -39,13 +39,6 @@ def on_published() -> OnPublished | None:
     return _on_published
 
 
-def snapshot_every(stream_type: str) -> int | None:
-    every = settings.EVENTSTORE_SNAPSHOT_EVERY_BY_TYPE.get(
-        stream_type, settings.EVENTSTORE_SNAPSHOT_EVERY
-    )
-    return every if every and every > 0 else None
-
-
 def postgres_dsn(alias: str = "default") -> str:
     """A libpq connection string for processes that talk to Postgres directly (the relay)."""
     from psycopg.conninfo import make_conninfo

@@ -44,7 +44,7 @@ def payload_to_dict(event: Any) -> dict[str, Any]:
         data: dict[str, Any] = msgspec.to_builtins(event)
     except (TypeError, msgspec.EncodeError) as exc:
         raise SerializationError(f"cannot serialize {type(event).__name__}: {exc}") from exc
-    return protect(event, data)
+    return protect(event, data) if getattr(type(event), "personal_data", ()) else data
 
 
 def encode_payload(event: Any) -> bytes:

@@ -27,54 +27,36 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 from django.conf import settings
 from django_redis import get_redis_connection
 
 from eventstore.events import EventEnvelope
 from eventstore.kafka_admin import admin_client, log_ends
-from eventstore.projection import Projection
-from projections import locks, registry
+from projections import locks, registry, wakeups
+from projections import log as kafka_log
+from projections.following import Outcome, Owned, Pair, apply_part
 from projections.runner import (
-    INFRASTRUCTURE_ERRORS,
     catch_up,
     ensure_ready,
     parked_streams_of,
-    relevant_envelopes,
 )
 from projections.status import partitions
-from projections.targets import Target, next_offsets, target_for
+from projections.targets import next_offsets, target_for
+from projections.wakeups import pending_key, wake_many
 
 logger = logging.getLogger("projections")
 
-Pair = tuple[str, str, int]  # (projection, topic, partition)
 FOLLOWER_LOCK: Pair = ("__follower__", "", 0)
 POLL = 0.1  # seconds a poll waits for the broker (which answers at once when events arrive)
-
-
-def alive_key() -> str:
-    return f"{settings.REDIS_KEY_PREFIX}:proj:follower"
-
-
-def is_alive() -> bool:
-    return bool(get_redis_connection("default").exists(alive_key()))
-
-
-@dataclass
-class _Owned:
-    projection: Projection
-    target: Target
-    offset: int  # the checkpoint: next offset to apply
-    parked: set[str] = field(default_factory=set)  # read under the lock; only shrinks meanwhile
 
 
 class Follower:
     def __init__(self, *, seconds: float, should_stop: Callable[[], bool] = lambda: False):
         self.seconds = seconds
         self.should_stop = should_stop
-        self.owned: dict[Pair, _Owned] = {}
+        self.owned: dict[Pair, Owned] = {}
         self.position: dict[tuple[str, int], int] = {}  # what the consumer delivers next
         self.applied = 0
         self.handed_over = 0
@@ -103,7 +85,7 @@ class Follower:
             finally:
                 locks.unlock(*FOLLOWER_LOCK)
                 if ending == "failure":
-                    _drop_consumer()
+                    kafka_log.drop_follower_consumer()
         return True
 
     def _follow(self) -> None:
@@ -123,29 +105,15 @@ class Follower:
             if not self.owned:
                 time.sleep(max(0.0, min(next_refresh, deadline) - time.monotonic()))
                 continue
-            messages = self._poll(max(0.0, min(POLL, next_refresh - now)))
+            timeout = max(0.0, min(POLL, next_refresh - now))
+            messages = kafka_log.poll(self.consumer(), timeout, settings.PROJECTIONS_BATCH_SIZE)
             if messages:
                 self._apply(messages)
 
     # -- reading ----------------------------------------------------------------------------
 
     def consumer(self) -> Consumer:
-        return _shared_consumer()
-
-    def _poll(self, timeout: float) -> list[Message]:
-        c = self.consumer()
-        # Wait for one message only (consume() would hold out for the whole count), then take
-        # whatever else has arrived.
-        first = c.consume(num_messages=1, timeout=timeout)
-        if not first:
-            return []
-        rest = c.consume(num_messages=settings.PROJECTIONS_BATCH_SIZE, timeout=0)
-        messages = [*first, *rest]
-        for msg in messages:
-            error = msg.error()
-            if error is not None:
-                raise KafkaException(error)
-        return messages
+        return kafka_log.follower_consumer()
 
     def _assign(self) -> None:
         """Assign every owned partition at the lowest checkpoint its owners have."""
@@ -177,50 +145,14 @@ class Follower:
             self.position[tp] = offsets[-1] + 1
             decoded: dict[int, EventEnvelope] = {}
             for pair in [pair for pair in self.owned if pair[1:] == tp]:
-                self._settle(pair, self._write(pair, batch, decoded))
+                outcome = apply_part(pair, self.owned[pair], batch, self._events, decoded)
+                self._settle(pair, outcome)
         if self._reassign:
             self._assign()
 
-    def _write(
-        self, pair: Pair, batch: list[Message], decoded: dict[int, EventEnvelope]
-    ) -> tuple[str, int, int]:
-        """Apply `pair`'s part of `batch`: ("applied", next offset, events), or why not."""
-        owned = self.owned[pair]
-        todo = [m for m in batch if (m.offset() or 0) >= owned.offset]
-        if not todo:
-            return "applied", owned.offset, 0
-        _name, topic, partition = pair
-        if (todo[0].offset() or 0) != owned.offset:
-            return "out of order", 0, 0  # (cannot be: assigned at the lowest checkpoint)
-        next_offset = (todo[-1].offset() or 0) + 1
-        try:
-            envelopes = [
-                env for _m, env in relevant_envelopes(owned.projection, todo, self._events, decoded)
-            ]
-            if any(env.stream_id in owned.parked for env in envelopes):
-                return "a parked stream", 0, 0
-            ok = owned.target.apply(
-                topic, partition, envelopes, expected_offset=owned.offset, next_offset=next_offset
-            )
-        except INFRASTRUCTURE_ERRORS:
-            raise
-        except Exception:  # noqa: BLE001 - a handler failed: the catch-up task isolates it
-            logger.warning(
-                "%s: batch at %s[%s]@%s failed in the follower; handing it to a catch-up task",
-                pair[0],
-                topic,
-                partition,
-                owned.offset,
-                exc_info=True,
-            )
-            return "a failed batch", 0, 0
-        if not ok:  # the checkpoint moved under us: whoever moved it, tasks take it from there
-            return "checkpoint moved", 0, 0
-        return "applied", next_offset, len(envelopes)
-
-    def _settle(self, pair: Pair, outcome: tuple[str, int, int]) -> None:
+    def _settle(self, pair: Pair, outcome: tuple[Outcome, int, int]) -> None:
         what, next_offset, applied = outcome
-        if what != "applied":
+        if what is not Outcome.APPLIED:
             self._let_go(pair, what, wake=True)
             return
         self.owned[pair].offset = next_offset
@@ -230,7 +162,7 @@ class Follower:
 
     def _refresh(self) -> None:
         """Keep the flags up, let go of what is wanted or lags, take what is free."""
-        self._raise_flags(list(self.owned), alive=True)
+        wakeups.hold(list(self.owned), alive=True)
         wanted = locks.wanted(self._pairs)
         for pair in [p for p in self.owned if p in wanted]:
             self._let_go(pair, "wanted", wake=False, drain=True)
@@ -242,20 +174,10 @@ class Follower:
 
     def _take(self, pairs: list[Pair]) -> None:
         """Own whichever of `pairs` are free: a few round trips for all of them."""
-        from projections.tasks import FOLLOWED, pending_key
-
-        # Not those a catch-up task is queued for (it holds the flag): handed back for a backlog
-        # or a failure, they are the task's until it has run.
-        flags = self._redis.mget([pending_key(*pair) for pair in pairs]) if pairs else []
-        free = [
-            pair
-            for pair, flag in zip(pairs, flags, strict=True)
-            if flag is None or flag == FOLLOWED.encode()
-        ]
-        taken = locks.try_lock_many(free)
+        taken = locks.try_lock_many(wakeups.not_queued(pairs))
         if not taken:
             return
-        self._raise_flags(taken)
+        wakeups.hold(taken)
         found = [registry.consumer(name) for name, _t, _p in taken]
         found_targets = [target_for(projection) for projection in found]
         for target in found_targets:
@@ -267,7 +189,7 @@ class Follower:
         for pair, projection, target, offset in zip(
             taken, found, found_targets, offsets, strict=True
         ):
-            self.owned[pair] = _Owned(
+            self.owned[pair] = Owned(
                 projection, target, offset, parked.get(target.checkpoint_name, set())
             )
             if self._let_go_if_behind(pair):
@@ -275,19 +197,6 @@ class Follower:
             tp = pair[1:]
             if tp not in self.position or self.position[tp] > offset:
                 self._reassign = True
-
-    def _raise_flags(self, pairs: list[Pair], *, alive: bool = False) -> None:
-        """Set (or keep up) the "queued" flags of `pairs` to FOLLOWED, and with `alive` the
-        follower's own mark, for PROJECTIONS_FOLLOW_FLAG_TTL seconds: one round trip."""
-        from projections.tasks import FOLLOWED, pending_key
-
-        ttl = settings.PROJECTIONS_FOLLOW_FLAG_TTL
-        with self._redis.pipeline(transaction=False) as pipe:
-            if alive:
-                pipe.set(alive_key(), 1, ex=ttl)
-            for pair in pairs:
-                pipe.set(pending_key(*pair), FOLLOWED, ex=ttl)
-            pipe.execute()
 
     def _let_go_if_behind(self, pair: Pair) -> bool:
         """A backlog of more than a batch goes to catch-up tasks, which spread it over the
@@ -304,9 +213,6 @@ class Follower:
         enqueues a task, and anything published before it is in the log for the drain to find
         (or for the woken task); a task that finds the lock still held leaves the dirty mark,
         which is looked at after unlocking (locks.run_owned's protocol)."""
-        from projections.tasks import pending_key
-        from projections.tasks import wake as wake_task
-
         owned = self.owned.pop(pair)
         self.handed_over += 1
         self._reassign = True  # its partition may now start further on, or not be needed
@@ -327,7 +233,7 @@ class Follower:
         finally:
             locks.unlock(*pair)
         if locks.take_dirty(*pair) or wake:
-            wake_task(*pair)
+            wakeups.wake(*pair)
 
     def _let_go_of_all(self, ending: str) -> None:
         """At the end of a slice the next one, enqueued right after, takes over from the
@@ -335,8 +241,6 @@ class Follower:
         race it for the locks), and expire if it does not come. On shutdown the partitions go
         back to the tasks, which are woken for those with events left; after a failure, for
         all of them."""
-        from projections.tasks import pending_key, wake_many
-
         owned, pairs = dict(self.owned), list(self.owned)
         if not pairs:
             return
@@ -365,36 +269,8 @@ class Follower:
         )
 
 
-def _drop_consumer() -> None:
-    global _consumer
-    if _consumer is not None:
-        _consumer.close()
-        _consumer = None
-
-
-_consumer: Consumer | None = None
 _pairs_cache: tuple[float, list[Pair]] = (0.0, [])
 PAIRS_TTL = 60.0  # seconds: topics' partitions are looked up again after this long
-
-
-def _shared_consumer() -> Consumer:
-    """One consumer per process, kept across slices (connecting costs tens of milliseconds)."""
-    global _consumer
-    if _consumer is None:
-        _consumer = Consumer(
-            {
-                "bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS,
-                "group.id": "projections-follower",  # required; offsets are never committed
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "fetch.min.bytes": 1,
-                # A long poll: the broker holds an empty fetch this long and answers as soon
-                # as an event arrives (the catch-up consumer polls every millisecond).
-                "fetch.wait.max.ms": 500,
-                "queued.max.messages.kbytes": 65536,
-            }
-        )
-    return _consumer
 
 
 def _all_pairs() -> list[Pair]:
@@ -429,4 +305,4 @@ def follow(seconds: float | None = None, should_stop: Callable[[], bool] = lambd
     return ran
 
 
-__all__ = ["Follower", "follow", "is_alive"]
+__all__ = ["Follower", "follow"]

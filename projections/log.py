@@ -138,3 +138,50 @@ def headers(msg: Message) -> dict[str, Any]:
         item[0]: item[1].decode() if isinstance(item[1], bytes) else item[1]
         for item in msg.headers() or []
     }
+
+
+# The follower's consumer (projections.follower): long-polling, kept across slices.
+
+
+def drop_follower_consumer() -> None:
+    global _follower
+    if _follower is not None:
+        _follower.close()
+        _follower = None
+
+
+_follower: Consumer | None = None
+
+
+def follower_consumer() -> Consumer:
+    """One consumer per process, kept across slices (connecting costs tens of milliseconds)."""
+    global _follower
+    if _follower is None:
+        _follower = Consumer(
+            {
+                "bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS,
+                "group.id": "projections-follower",  # required; offsets are never committed
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "fetch.min.bytes": 1,
+                # A long poll: the broker holds an empty fetch this long and answers as soon
+                # as an event arrives (the catch-up consumer polls every millisecond).
+                "fetch.wait.max.ms": 500,
+                "queued.max.messages.kbytes": 65536,
+            }
+        )
+    return _follower
+
+
+def poll(consumer: Consumer, timeout: float, most: int) -> list[Message]:
+    """Wait up to `timeout` for one message only (consume() would hold out for the whole
+    count), then take whatever else has arrived, up to `most`."""
+    first = consumer.consume(num_messages=1, timeout=timeout)
+    if not first:
+        return []
+    messages = [*first, *consumer.consume(num_messages=most, timeout=0)]
+    for msg in messages:
+        error = msg.error()
+        if error is not None:
+            raise KafkaException(error)
+    return messages

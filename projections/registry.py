@@ -7,9 +7,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 
-from django.conf import settings
-
 from eventstore.events import EventRegistry
+from eventstore.kafka_admin import topic_name
 from eventstore.projection import Projection, RedisProjection, SideEffect
 from eventstore.reaction import Reaction
 from eventstore.runtime import get_store
@@ -139,7 +138,7 @@ def consumers() -> dict[str, Projection]:
 
 
 def topics_of(projection: Projection) -> list[str]:
-    return [f"{settings.KAFKA_TOPIC_PREFIX}{module}.events" for module in projection.topics]
+    return [topic_name(module) for module in projection.topics]
 
 
 def readers_of(topic: str) -> list[Projection]:

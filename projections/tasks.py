@@ -1,6 +1,8 @@
-"""Celery entry points of the projection engine. Thin: they name a (projection, topic,
-partition) and call the runner under the ownership lock. Event payloads never travel through
-RabbitMQ; workers read them from Kafka."""
+"""Celery entry points of the projection engine: a catch-up of a (projection, topic,
+partition) under its ownership lock, a reaction's run (waiting briefly for the relay's record
+of what woke it), the follower's chain of slices, rebuilds, side-effect jobs and the periodic
+safety net. Event payloads never travel through RabbitMQ; workers read them from Kafka. Who is
+woken when: projections/wakeups.py."""
 
 from __future__ import annotations
 
@@ -19,24 +21,14 @@ from django.conf import settings
 from django.db import connection
 from django_redis import get_redis_connection
 
-from projections import locks, reactions, registry
+from projections import locks, reactions, registry, wakeups
 from projections.runner import INFRASTRUCTURE_ERRORS, catch_up
 from projections.targets import target_for
+from projections.wakeups import pending_key, reaction_pair, started, wake, wake_later, wake_many
+
+__all__ = ["pending_key", "wake"]  # for operators and tests: `from projections.tasks import wake`
 
 logger = logging.getLogger("projections")
-
-
-def pending_key(name: str, topic: str, partition: int) -> str:
-    """The "queued" flag: set while a catch-up task is queued and not yet started (wake-ups
-    then enqueue nothing more), or while the follower owns the partition (value FOLLOWED)."""
-    return f"{settings.REDIS_KEY_PREFIX}:proj:queued:{name}:{topic}:{partition}"
-
-
-FOLLOWED = "f"
-# A task starting clears the flag so that wake-ups enqueue again; not the follower's.
-_CLEAR_QUEUED = f"""
-if redis.call('GET', KEYS[1]) ~= '{FOLLOWED}' then redis.call('DEL', KEYS[1]) end
-"""
 
 
 @shared_task(
@@ -54,8 +46,7 @@ def catch_up_partition(name: str, topic: str, partition: int) -> dict[str, Any]:
     longer backlog re-enqueues itself behind other work, so one projection catching up on a
     large backlog cannot starve the others that share the workers."""
     projection = registry.consumer(name)
-    client = get_redis_connection("default")
-    client.eval(_CLEAR_QUEUED, 1, pending_key(name, topic, partition))
+    started(name, topic, partition)
     totals = {"applied": 0, "dead_lettered": 0}
     unfinished = {"more": False}
 
@@ -76,35 +67,6 @@ def catch_up_partition(name: str, topic: str, partition: int) -> dict[str, Any]:
     if unfinished["more"]:
         wake(name, topic, partition)
     return totals
-
-
-QUEUED_FLAG_TTL = 60  # seconds: a lost task message suppresses wake-ups at most this long
-
-
-def wake(name: str, topic: str, partition: int, *, force: bool = False) -> None:
-    """Enqueue a catch-up unless one is already queued and not yet started. `force` enqueues
-    regardless: the periodic safety net must work even if a queued message was lost."""
-    wake_many([(name, topic, partition)], force=force)
-
-
-def wake_many(pairs: Sequence[tuple[str, str, int]], *, force: bool = False) -> None:
-    """`wake` for each (projection, topic, partition), their flags set in one round trip."""
-    with get_redis_connection("default").pipeline(transaction=False) as pipe:
-        for pair in pairs:
-            pipe.set(pending_key(*pair), 1, nx=True, ex=QUEUED_FLAG_TTL)
-        flagged = pipe.execute()
-    for pair, queued in zip(pairs, flagged, strict=True):
-        if not (queued or force):
-            continue
-        if pair[1] == reactions.STORE_LOG:
-            react.delay(pair[0])
-        else:
-            catch_up_partition.delay(*pair)
-
-
-def reaction_pair(name: str) -> tuple[str, str, int]:
-    """A reaction's (name, topic, partition) for the locks and flags: it reads one sequence."""
-    return (name, reactions.STORE_LOG, reactions.STORE_PARTITION)
 
 
 # How long a woken reaction waits for the relay to record what it published (the record runs
@@ -131,7 +93,7 @@ def react(name: str) -> dict[str, Any]:
     one time slice (a longer backlog re-enqueues itself)."""
     reaction = registry.reaction(name)
     pair = reaction_pair(name)
-    get_redis_connection("default").eval(_CLEAR_QUEUED, 1, pending_key(*pair))
+    started(*pair)
     totals = {"applied": 0, "dead_lettered": 0}
     unfinished = {"more": False}
 
@@ -154,7 +116,7 @@ def react(name: str) -> dict[str, Any]:
     if unfinished["more"]:
         wake(*pair)
     elif _unsettled():
-        _wake_later(pair, LOOK_AGAIN)
+        wake_later(pair, LOOK_AGAIN)
     return totals
 
 
@@ -178,12 +140,6 @@ def _wait_for_settling(deadline: float) -> bool:
         if source.settled_position() > settled:
             return True
     return False
-
-
-def _wake_later(pair: tuple[str, str, int], countdown: float) -> None:
-    """A wake-up in `countdown` seconds, unless one is queued already."""
-    if get_redis_connection("default").set(pending_key(*pair), 1, nx=True, ex=QUEUED_FLAG_TTL):
-        react.apply_async((pair[0],), countdown=countdown)
 
 
 def on_published(published: Sequence[Any]) -> None:
@@ -210,10 +166,9 @@ def on_published(published: Sequence[Any]) -> None:
 def catch_up_all() -> int:
     """Periodic safety net: wake every (projection, partition) that has lag, and start the
     follower if none is running."""
-    from projections import follower
     from projections.status import partitions_with_lag
 
-    if not follower.is_alive():
+    if not wakeups.is_follower_alive():
         start_following(expiration=settings.PROJECTIONS_CATCH_UP_INTERVAL)
     woken = 0
     for name, topic, partition in partitions_with_lag():

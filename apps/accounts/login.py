@@ -3,8 +3,7 @@
 Attempts are counted in fixed windows with INCR + EXPIRE (one round trip, atomic). Too many
 attempts from an IP or against one account answer 429 before the password is checked.
 Repeated failures against an existing account lock it: a LockAccount command records
-AccountLocked,
-so the lock-out is in the account's history like any other lock.
+AccountLocked, so the lock-out is in the account's history like any other lock.
 """
 
 from __future__ import annotations

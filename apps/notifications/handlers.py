@@ -59,6 +59,6 @@ HANDLERS: HandlerTable = {
 
 
 def mark_all_read(reader_id: str, ctx: Context) -> list[CommandResult]:
-    """Not a handler but a service: MarkRead, through the bus, for every notification of the
-    reader's inbox that the inbox read model knows unread."""
+    """Not in the table (it spans notifications): MarkRead, through the bus, for every
+    notification of the reader's inbox that the inbox read model knows unread."""
     return [bus.dispatch(c.MarkRead(i, reader_id), ctx) for i in queries.unread_ids(reader_id)]

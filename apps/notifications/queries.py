@@ -1,4 +1,4 @@
-"""Reads of the notifications module's read models, for its API and its services."""
+"""Reads of the notifications module's read models (for mark_all_read in handlers.py)."""
 
 from __future__ import annotations
 

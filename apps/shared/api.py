@@ -6,15 +6,21 @@
   in `X-Consistency-Token`; a later read sends the token back to see its own write.
 - `If-Match: "<version>"` makes a write conditional (412 if the aggregate moved on);
   `Idempotency-Key` makes a retried write return the first outcome.
+- Input is a JSON object with only the fields the operation accepts (`strict`): unknown fields
+  are refused (400 naming them) rather than ignored, so a caller who tries to set a field it may
+  not (mass assignment) learns it at once. DRF's CharField already refuses NUL bytes and lone
+  surrogates; lengths are capped on every field.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from django.http import Http404
+from django.urls import register_converter
 from drf_spectacular.utils import inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.exceptions import ValidationError
@@ -136,3 +142,64 @@ def command_response(result: CommandResult, *, created: bool = False) -> Respons
     if result.replayed:
         response["Idempotent-Replayed"] = "true"
     return response
+
+
+class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """Base of the nested `Input` serializers of API classes: named after their API in the
+    OpenAPI schema (`AccountRegisterApi.Input` -> `AccountRegisterInput`), so they never clash."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        owner = cls.__qualname__.split(".")[0].removesuffix("Api")
+        cls.Meta = type("Meta", (), {"ref_name": f"{owner}{cls.__name__}"})  # type: ignore[attr-defined]
+
+
+def strict_data(serializer_cls: type[serializers.Serializer], request: Request) -> Any:  # type: ignore[type-arg]
+    data = request.data
+    if not isinstance(data, Mapping):
+        raise ValidationError({"non_field_errors": ["the body must be a JSON object"]})
+    fields = serializer_cls().fields
+    unknown = set(data) - set(fields)
+    if unknown:
+        raise ValidationError({name: ["unknown field"] for name in sorted(unknown)})
+    # DRF's CharField turns numbers into strings; a wrong type is the caller's error.
+    wrong = [
+        name
+        for name, f in fields.items()
+        if isinstance(f, serializers.CharField)
+        and name in data
+        and data[name] is not None
+        and not isinstance(data[name], str)
+    ]
+    if wrong:
+        raise ValidationError({name: ["must be a string"] for name in wrong})
+    return data
+
+
+def strict(serializer_cls: type[serializers.Serializer], request: Request) -> dict[str, Any]:  # type: ignore[type-arg]
+    serializer = serializer_cls(data=strict_data(serializer_cls, request))
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class Money(serializers.DecimalField):
+    """An amount in a request: up to 12 digits, 4 of them decimals."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_digits=12, decimal_places=4, **kwargs)
+
+
+class UuidStr:
+    """A UUID in a path (`<uuid_str:product_id>`), passed to the view as its canonical string
+    (aggregate ids)."""
+
+    regex = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+
+    def to_python(self, value: str) -> str:
+        return str(uuid.UUID(value))
+
+    def to_url(self, value: str) -> str:
+        return str(value)
+
+
+register_converter(UuidStr, "uuid_str")

@@ -110,8 +110,15 @@ Handler = Creates[Any, Any] | Changes[Any, Any]
 HandlerTable = Mapping[type, Handler]
 
 
-def _no_snapshots(stream_type: str) -> int | None:
-    return None
+def handler_table(*tables: HandlerTable) -> dict[type, Handler]:
+    """The modules' tables as one; a command class listed twice is refused."""
+    merged: dict[type, Handler] = {}
+    for table in tables:
+        for command, handler in table.items():
+            if command in merged:
+                raise ValueError(f"{command.__name__} has two handlers")
+            merged[command] = handler
+    return merged
 
 
 class Bus:
@@ -120,11 +127,15 @@ class Bus:
         store: EventStore,
         handlers: HandlerTable,
         *,
-        snapshot_every: Callable[[str], int | None] = _no_snapshots,
+        snapshot_every: int | None = None,
+        snapshot_every_by_type: Mapping[str, int] | None = None,
     ) -> None:
+        """`snapshot_every`: store a snapshot every N events of a stream (per stream type in
+        `snapshot_every_by_type`); none when 0 or None."""
         self.store = store
         self.handlers = dict(handlers)
         self.snapshot_every = snapshot_every
+        self.snapshot_every_by_type = dict(snapshot_every_by_type or {})
 
     def dispatch(self, command: object, ctx: Context = SYSTEM) -> CommandResult:
         try:
@@ -143,7 +154,8 @@ class Bus:
         )
 
     def repository(self, cls: type[A]) -> Repository[A]:
-        return Repository(self.store, cls, snapshot_every=self.snapshot_every(cls.stream_type))
+        every = self.snapshot_every_by_type.get(cls.stream_type, self.snapshot_every)
+        return Repository(self.store, cls, snapshot_every=every if every and every > 0 else None)
 
     def load(self, cls: type[A], stream_id: str) -> A:
         """The aggregate as it is now (AggregateNotFound when there is none)."""

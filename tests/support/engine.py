@@ -55,7 +55,10 @@ def own_log() -> Iterator[str]:
     processes it starts), removed after it. A rebuild from offset 0 then reads only what the
     test published, not the whole session's log: its time no longer depends on the tests
     that ran before. Yields the prefix."""
+    from config.eventstore import topics as module_topics
     from eventstore.kafka_admin import delete_topics, ensure_topics
+    from eventstore.postgres import PostgresEventStore
+    from eventstore.runtime import get_store
 
     base, topics = settings.KAFKA_TOPIC_PREFIX, settings.KAFKA_TOPICS
     prefix = f"{base}{uuid.uuid4().hex[:6]}."
@@ -64,11 +67,16 @@ def own_log() -> Iterator[str]:
     relay()  # what earlier tests left unpublished goes to the earlier topics
     settings.KAFKA_TOPIC_PREFIX, settings.KAFKA_TOPICS = prefix, own
     os.environ["KAFKA_TOPIC_PREFIX"] = prefix
+    store = get_store()
+    assert isinstance(store, PostgresEventStore)
+    named = store.topics
+    store.topics = module_topics()  # the store names them when it starts: name them again
     try:
         yield prefix
     finally:
         settings.KAFKA_TOPIC_PREFIX, settings.KAFKA_TOPICS = base, topics
         os.environ["KAFKA_TOPIC_PREFIX"] = base
+        store.topics = named
         delete_topics(settings.KAFKA_BOOTSTRAP_SERVERS, list(own))
 
 
@@ -243,7 +251,7 @@ def start_follower(log: Path, *extra: str, slice_seconds: float = 60.0) -> subpr
 
 def followed(name: str, *, every: bool = True) -> bool:
     """Whether the follower owns every partition `name` reads (with every=False: any)."""
-    from projections.tasks import FOLLOWED, pending_key
+    from projections.wakeups import FOLLOWED, pending_key
 
     client = get_redis_connection("default")
     keys = [

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ def events_topic() -> str:
 
 def pg_store(inline_projections: Sequence[InlineProjection] = ()) -> PostgresEventStore:
     return PostgresEventStore(
-        registry(), topic_for=lambda _st: events_topic(), inline_projections=inline_projections
+        registry(), topics=defaultdict(events_topic), inline_projections=inline_projections
     )
 
 

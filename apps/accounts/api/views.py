@@ -23,9 +23,15 @@ from apps.accounts.events import ROLES
 from apps.accounts.login import log_in
 from apps.accounts.models import AccountRecord
 from apps.accounts.public import IsAdmin, IsAuthenticatedAccount, IsStaff, is_admin, is_staff
-from apps.shared.api import COMMAND_RESULT, command_response, context
+from apps.shared.api import (
+    COMMAND_RESULT,
+    InputSerializer,
+    command_response,
+    context,
+    strict,
+    strict_data,
+)
 from apps.shared.bus import dispatch
-from apps.shared.fields import InputSerializer, strict, strict_data
 
 
 class Password(serializers.CharField):

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from apps.notifications.api import views
-from apps.shared import urls as _converters  # noqa: F401 - registers uuid_str
+from apps.shared import api as _converters  # noqa: F401 - registers uuid_str
 
 urlpatterns = [
     path("notifications/", views.InboxApi.as_view(), name="notifications"),

@@ -22,9 +22,15 @@ from apps.products import commands as c
 from apps.products.aggregates import CURRENCIES
 from apps.products.models import CatalogEntry, PriceHistoryEntry
 from apps.products.read_models import Details, Leaderboards
-from apps.shared.api import COMMAND_RESULT, command_response, context
+from apps.shared.api import (
+    COMMAND_RESULT,
+    InputSerializer,
+    Money,
+    command_response,
+    context,
+    strict,
+)
 from apps.shared.bus import dispatch
-from apps.shared.fields import InputSerializer, strict
 from apps.shared.filters import BoundedSearch, true_false
 from eventstore.consistency import mark, wait_for_request
 
@@ -33,11 +39,6 @@ def views_key() -> str:
     from django.conf import settings
 
     return f"{settings.REDIS_KEY_PREFIX}:products:views"
-
-
-class Money(serializers.DecimalField):
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(max_digits=12, decimal_places=4, **kwargs)
 
 
 class CatalogOutput(serializers.ModelSerializer):  # type: ignore[type-arg]

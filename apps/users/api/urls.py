@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.shared import urls as _converters  # noqa: F401 - registers uuid_str
+from apps.shared import api as _converters  # noqa: F401 - registers uuid_str
 from apps.users.api import views
 
 urlpatterns = [

@@ -17,10 +17,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.public import IsAuthenticatedAccount, IsStaff, account_exists
-from apps.shared.api import COMMAND_RESULT, command_response, context
+from apps.shared.api import COMMAND_RESULT, InputSerializer, command_response, context, strict
 from apps.shared.bus import dispatch
 from apps.shared.errors import DomainError
-from apps.shared.fields import InputSerializer, strict
 from apps.shared.filters import BoundedSearch, true_false
 from apps.users import commands as c
 from apps.users.events import CHANNELS, NOTIFICATION_KINDS

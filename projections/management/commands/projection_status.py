@@ -25,7 +25,7 @@ class Command(BaseCommand):
         except registry.UnknownProjection as exc:
             raise CommandError(str(exc)) from exc
         if not rows:
-            self.stdout.write("no projections are registered (settings.PROJECTIONS)")
+            self.stdout.write("no projections are registered (config/wiring.py registers them)")
             return
         last_errors = {
             d.projection: d.error

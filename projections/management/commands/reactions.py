@@ -19,7 +19,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from projections import locks, reactions, registry
-from projections.tasks import reaction_pair
+from projections.wakeups import reaction_pair
 
 
 class Command(BaseCommand):
@@ -96,7 +96,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         rows = reactions.status(chosen)
         if not rows:
-            self.stdout.write("no reactions are registered (settings.REACTIONS)")
+            self.stdout.write("no reactions are registered (config/wiring.py registers them)")
             return
         self.stdout.write(
             f"{'reaction':<30} {'position':>10} {'decides from':>12} {'settled':>10} "

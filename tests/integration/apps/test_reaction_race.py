@@ -207,8 +207,9 @@ def finished(end: int) -> bool:
 def worker_holds_the_reaction() -> bool:
     """Whether another connection holds the reaction's advisory lock (a worker applies it)."""
     from projections import locks
+    from projections.wakeups import reaction_pair
 
-    pair = (NOTIFIER, reactions.STORE_LOG, reactions.STORE_PARTITION)
+    pair = reaction_pair(NOTIFIER)
     if locks.try_lock(*pair):
         locks.unlock(*pair)
         return False

@@ -20,6 +20,7 @@ from apps.users import commands as users
 from eventstore.runtime import get_store
 from projections import reactions, registry
 from projections.models import DeadLetter
+from projections.reactions import checkpoints
 from tests.support.accounts import person
 from tests.support.engine import relay
 from tests.support.shop import a_product, fail_price_drops_of, run_engine
@@ -55,7 +56,7 @@ def stale_once(monkeypatch: pytest.MonkeyPatch, stale: reactions.Checkpoint) -> 
         calls.append(name)
         return stale if len(calls) == 1 else real(name)
 
-    monkeypatch.setattr(reactions, "checkpoint", checkpoint)
+    monkeypatch.setattr(checkpoints, "checkpoint", checkpoint)
 
 
 def decisions() -> tuple[int, int]:

@@ -14,8 +14,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-import eventstore.relay as relay_module
-from eventstore.relay import Relay, RelayConfig
+from eventstore.relay import Relay, RelayConfig, recording, recovery
 from eventstore.runtime import postgres_dsn
 from tests.conftest import stack
 from tests.support.ledger import STREAM_TYPE, Deposited
@@ -52,7 +51,7 @@ def die_before_recording(monkeypatch: pytest.MonkeyPatch, config: RelayConfig) -
     def die(*_args: object) -> None:
         raise Died
 
-    monkeypatch.setattr(relay_module._Marker, "submit", die)
+    monkeypatch.setattr(recording.Marker, "submit", die)
     with pytest.raises(Died):
         Relay(config).run(once=True)
 
@@ -185,14 +184,14 @@ def test_recovery_reads_only_what_lies_after_the_marked_offsets(
     die_before_recording(monkeypatch, config)
     monkeypatch.undo()
     scanned: list[tuple[str, str, int, int]] = []
-    scan = Relay._scan_tails
+    scan = recovery.scan_tails
 
-    def spy(self: Relay, *args: Any, **kwargs: Any) -> list[tuple[str, str, int, int]]:
-        found = scan(self, *args, **kwargs)
+    def spy(*args: Any, **kwargs: Any) -> list[tuple[str, str, int, int]]:
+        found = scan(*args, **kwargs)
         scanned.extend(found)
         return found
 
-    monkeypatch.setattr(Relay, "_scan_tails", spy)
+    monkeypatch.setattr(recovery, "scan_tails", spy)
     assert Relay(config).run(once=True) == 0, "everything was recovered, nothing re-published"
     with connection.cursor() as cur:
         cur.execute(

@@ -51,7 +51,7 @@ from apps.products.events import (
     StockReserved,
 )
 from apps.products.handlers import SKU_SCOPE
-from apps.shared.bus import Bus, Context, PreconditionFailed
+from apps.shared.bus import Bus, Context, PreconditionFailed, handler_table
 from apps.users import commands as users
 from apps.users.aggregates import STREAM_TYPE as PROFILE_TYPE
 from apps.users.aggregates import stream_id_for
@@ -273,6 +273,11 @@ def command_classes() -> list[type]:
 def test_every_command_class_has_a_handler() -> None:
     assert len(command_classes()) == 24
     assert set(command_classes()) == set(HANDLERS)
+
+
+def test_a_command_in_two_tables_is_refused() -> None:
+    with pytest.raises(ValueError, match="ChangePrice has two handlers"):
+        handler_table(HANDLERS, {products.ChangePrice: HANDLERS[products.ChangePrice]})
 
 
 def test_an_unknown_command_is_refused(shop: Shop) -> None:

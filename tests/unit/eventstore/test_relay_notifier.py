@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from eventstore.relay import Published, _Notifier
+from eventstore.relay import Published
+from eventstore.relay.notifier import Notifier as _Notifier
 
 
 def test_a_slow_hook_gets_the_latest_event_per_partition_and_misses_none() -> None:
