@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -176,3 +177,26 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+
+
+def medians(figures: dict[str, dict[str, float]]) -> Callable[[str], float | None]:
+    """A figure's median by name (None when it was not measured)."""
+
+    def median(key: str) -> float | None:
+        return figures[key]["median"] if key in figures else None
+
+    return median
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def relay_once() -> None:
+    """Publish what the outbox holds, and stop."""
+    from django.conf import settings
+
+    from eventstore.relay import Relay, RelayConfig
+
+    Relay(RelayConfig(dsn=dsn(), bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS)).run(once=True)

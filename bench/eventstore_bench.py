@@ -35,6 +35,7 @@ from bench.common import (
     RUN_ID,
     configure_env,
     dsn,
+    medians,
     ratio,
     report,
     setup,
@@ -252,7 +253,8 @@ def raw_produce(rows: list[tuple[Any, ...]]) -> float:
     return len(rows) / elapsed
 
 
-def relay_once() -> float:
+def relay_rate() -> float:
+    """Events a second the relay publishes, from what the outbox holds."""
     from django.conf import settings
 
     from eventstore.relay import Relay, RelayConfig
@@ -267,9 +269,6 @@ def relay_once() -> float:
     start = time.perf_counter()
     published = relay.run(once=True)
     return published / (time.perf_counter() - start)
-
-
-# ---------------------------------------------------------------- the run
 
 
 GROWTH = {True: (10_000, 100_000), False: (10_000, 100_000, 1_000_000)}  # by --quick
@@ -343,12 +342,12 @@ def main() -> int:
             samples["append_8_writers"].append(parallel_appends(n["parallel"], 8))
             if (rate := peer(n["peer"])) is not None:
                 samples["eventsourcing_1_writer"].append(rate)
-            relay_once()  # publish what the append scenarios left, untimed
+            relay_rate()  # publish what the append scenarios left, untimed
             fill_outbox(n["relay"])
             rows = pending_messages()
             samples["raw_produce"].append(raw_produce(rows))
-            samples["relay"].append(relay_once())
-        relay_once()  # leave nothing for the growth scenario's appends to queue behind
+            samples["relay"].append(relay_rate())
+        relay_rate()  # leave nothing for the growth scenario's appends to queue behind
         print("append rate as the event table grows ...", flush=True)
         for key, rate in append_rate_as_table_grows(GROWTH[args.quick], n["append"]).items():
             samples.setdefault(key, []).append(rate)
@@ -359,9 +358,7 @@ def main() -> int:
 
 
 def report_figures(figures: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
-    def med(key: str) -> float | None:
-        return figures[key]["median"] if key in figures else None
-
+    med = medians(figures)
     ratios: dict[str, tuple[float | None, str]] = {
         "append_1 / raw_insert": (
             ratio(med("append_1_writer"), med("raw_insert_per_tx")),

@@ -78,7 +78,8 @@ def projection_catch_up(n: int) -> Callable[[], int]:
 
 
 def relay(n: int) -> Callable[[], int]:
-    from bench.eventstore_bench import fill_outbox, relay_once
+    from bench.common import relay_once
+    from bench.eventstore_bench import fill_outbox
 
     relay_once()
     fill_outbox(n)

@@ -27,7 +27,19 @@ from decimal import Decimal
 from typing import Any
 
 from bench import common
-from bench.common import ROOT, configure_env, dsn, ratio, report, setup, summarize, teardown
+from bench.common import (
+    ROOT,
+    configure_env,
+    dsn,
+    medians,
+    percentile,
+    ratio,
+    relay_once,
+    report,
+    setup,
+    summarize,
+    teardown,
+)
 
 PG, REDIS = "bench.totals", "bench.leaderboard"
 STREAM_TYPE = "products.BenchItem"
@@ -49,14 +61,6 @@ def publish(n: int, per_append: int = 100) -> None:
             expected_version=0,
         )
     relay_once()
-
-
-def relay_once() -> None:
-    from django.conf import settings
-
-    from eventstore.relay import Relay, RelayConfig
-
-    Relay(RelayConfig(dsn=dsn(), bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS)).run(once=True)
 
 
 def raw_postgres(n: int) -> float:
@@ -287,11 +291,6 @@ def measure_lag(rate: int, seconds: float) -> dict[str, float]:
     return figures
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller volumes (about 2 minutes)")
@@ -360,9 +359,7 @@ def main() -> int:
         teardown()
     figures = summarize(samples)
 
-    def med(key: str) -> float | None:
-        return figures[key]["median"] if key in figures else None
-
+    med = medians(figures)
     ratios: dict[str, tuple[float | None, str]] = {
         "path_postgres / raw_postgres": (
             ratio(med("path_postgres"), med("raw_postgres_upserts")),

@@ -189,38 +189,7 @@ class PostgresEventStore:
             params.append(until)
         with connection.cursor() as cur:
             cur.execute(sql + " ORDER BY stream_version", params)
-            return [self._envelope(row) for row in cur.fetchall()]
-
-    def _envelope(self, row: Sequence[Any]) -> EventEnvelope:
-        (
-            position,
-            event_id,
-            stream_id,
-            stream_type,
-            version,
-            event_type,
-            schema_version,
-            occurred_at,
-            actor,
-            correlation_id,
-            causation_id,
-            payload,
-        ) = row
-        current = self.registry.resolve(event_type).schema_version  # type: ignore[attr-defined]
-        return EventEnvelope(
-            event_id=event_id,
-            stream_id=stream_id,
-            stream_type=stream_type,
-            stream_version=version,
-            event_type=event_type,
-            schema_version=current,
-            occurred_at=occurred_at,
-            payload=decode_payload(self.registry, event_type, schema_version, payload.encode()),
-            actor=actor,
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-            position=position,
-        )
+            return [_envelope(self.registry, row) for row in cur.fetchall()]
 
     # ------------------------------------------------------------------ the log's order
 
@@ -247,7 +216,7 @@ class PostgresEventStore:
         order, with their positions."""
         with connection.cursor() as cur:
             cur.execute(_LOG_SQL, [start, stop, list(topics), list(event_types), limit])
-            return [(row[0], self._envelope(row[1:])) for row in cur.fetchall()]
+            return [(row[0], _envelope(self.registry, row[1:])) for row in cur.fetchall()]
 
     def version(self, stream_id: str) -> int:
         with connection.cursor() as cur:
@@ -309,6 +278,39 @@ class PostgresEventStore:
                 [json.dumps(encode(value)), key],
             )
             return value, False
+
+
+def _envelope(registry: EventRegistry, row: Sequence[Any]) -> EventEnvelope:
+    """An event as read from es_event (_SELECT's columns), upcast to its current shape."""
+    (
+        position,
+        event_id,
+        stream_id,
+        stream_type,
+        version,
+        event_type,
+        schema_version,
+        occurred_at,
+        actor,
+        correlation_id,
+        causation_id,
+        payload,
+    ) = row
+    current = registry.resolve(event_type).schema_version  # type: ignore[attr-defined]
+    return EventEnvelope(
+        event_id=event_id,
+        stream_id=stream_id,
+        stream_type=stream_type,
+        stream_version=version,
+        event_type=event_type,
+        schema_version=current,
+        occurred_at=occurred_at,
+        payload=decode_payload(registry, event_type, schema_version, payload.encode()),
+        actor=actor,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        position=position,
+    )
 
 
 def server_cursor(using: str = "default") -> psycopg.Cursor[Any]:

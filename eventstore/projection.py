@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from eventstore.events import EventEnvelope
+from eventstore.queues import Queue
 
 F = TypeVar("F", bound=Callable[..., None])
 
@@ -153,7 +154,7 @@ class SideEffect(Projection):
 
     kind = "side_effect"
     # The Celery queue its jobs run on (e.g. deliveries apart from other side effects).
-    queue: ClassVar[str] = "side_effects"
+    queue: ClassVar[str] = Queue.SIDE_EFFECTS
 
     def run(self, envelope: EventEnvelope) -> None:
         self._handlers[envelope.event_type](self, envelope)

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import connection
 from django_redis import get_redis_connection
 
+from eventstore.queues import Queue
 from projections import locks, reactions, registry, wakeups
 from projections.runner import INFRASTRUCTURE_ERRORS, catch_up
 from projections.targets import target_for
@@ -181,7 +182,7 @@ def catch_up_all() -> int:
     return woken
 
 
-FOLLOW_QUEUE = "projections_follow"
+FOLLOW_QUEUE = Queue.FOLLOW
 FOLLOW_RETRY = 5.0  # seconds before a failed slice's successor starts
 
 
@@ -299,6 +300,6 @@ def sweep_side_effects(older_than: float = 60.0) -> int:
     ).values_list("id", "effect")[:10000]
     for job_id, effect in stale:
         known = registry.side_effects().get(effect)
-        queue = known.queue if known is not None else "side_effects"
+        queue = known.queue if known is not None else Queue.SIDE_EFFECTS
         run_side_effect.apply_async((job_id,), queue=queue)
     return len(stale)

@@ -19,6 +19,7 @@ from apps.shared import bus
 from apps.shared.bus import Context
 from eventstore.events import EventEnvelope
 from eventstore.projection import SideEffect, handles
+from eventstore.queues import Queue
 
 CTX = Context(actor="notifications.delivery")
 
@@ -47,7 +48,7 @@ def deliver(notification_id: str) -> str:
 class Delivery(SideEffect):
     name = "notifications.delivery"
     topics = ("notifications",)
-    queue = "notifications"
+    queue = Queue.NOTIFICATIONS
 
     @handles(NotificationCreated, NotificationResent)
     def send_email(self, envelope: EventEnvelope) -> None:

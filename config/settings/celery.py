@@ -1,6 +1,7 @@
 """Celery on RabbitMQ. Queues are routed per concern; tasks are idempotent, so acks are late."""
 
 from config.env import env
+from eventstore.queues import Queue
 
 RABBITMQ_HOST = env.str("RABBITMQ_HOST", default="127.0.0.1")
 RABBITMQ_PORT = env.int("RABBITMQ_PORT", default=5672)
@@ -15,15 +16,15 @@ CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="rpc://")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=1)
-CELERY_TASK_DEFAULT_QUEUE = "default"
-# Every queue the project routes to (one per concern); workers consume all of them by default.
-TASK_QUEUE_NAMES = ("default", "ops", "projections", "side_effects", "notifications")
+CELERY_TASK_DEFAULT_QUEUE = Queue.DEFAULT.value
+# Every queue a worker consumes by default (all but the follower's: eventstore/queues.py).
+TASK_QUEUE_NAMES = tuple(q.value for q in Queue if q is not Queue.FOLLOW)
 CELERY_TASK_ROUTES = {
     # The follower's long task has a worker of its own (the Procfile's `follower`).
-    "projections.follow": {"queue": "projections_follow"},
-    "ops.*": {"queue": "ops"},
-    "projections.*": {"queue": "projections"},
-    "side_effects.*": {"queue": "side_effects"},
+    "projections.follow": {"queue": Queue.FOLLOW.value},
+    "ops.*": {"queue": Queue.OPS.value},
+    "projections.*": {"queue": Queue.PROJECTIONS.value},
+    "side_effects.*": {"queue": Queue.SIDE_EFFECTS.value},
 }
 CELERY_BEAT_SCHEDULE = {
     "projections-catch-up-all": {

@@ -19,6 +19,7 @@ from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from apps.accounts import commands as c
+from apps.accounts import queries
 from apps.accounts.events import ROLES
 from apps.accounts.login import log_in
 from apps.accounts.models import AccountRecord
@@ -56,7 +57,7 @@ def _check_password(password: str, email: str = "") -> None:
 
 
 def _record(account_id: str) -> AccountRecord:
-    record = AccountRecord.objects.filter(account_id=account_id, erased=False).first()
+    record = queries.account(account_id)
     if record is None:
         from django.http import Http404
 

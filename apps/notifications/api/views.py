@@ -7,7 +7,6 @@ from typing import Any
 import django_filters
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
-from django_redis import get_redis_connection
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers
 from rest_framework.request import Request
@@ -15,10 +14,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.public import IsAuthenticatedAccount
+from apps.notifications import queries
 from apps.notifications.commands import MarkRead
 from apps.notifications.handlers import mark_all_read
 from apps.notifications.models import InboxEntry
-from apps.notifications.read_models import UnreadCounters
 from apps.shared.api import COMMAND_RESULT, command_response, context
 from apps.shared.bus import dispatch
 from apps.shared.filters import true_false
@@ -74,7 +73,7 @@ class InboxApi(generics.ListAPIView):  # type: ignore[type-arg]
     ordering = ("-created_at",)
 
     def get_queryset(self) -> QuerySet[InboxEntry]:
-        return InboxEntry.objects.filter(recipient_id=self.request.user.username, in_inbox=True)
+        return queries.inbox(self.request.user.username)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         freshness = wait_for_request(request, READ_MODELS)
@@ -90,9 +89,8 @@ class UnreadCountApi(APIView):
     )
     def get(self, request: Request) -> Response:
         freshness = wait_for_request(request, ["notifications.unread"])
-        key = UnreadCounters.live().key("unread", request.user.username)
-        raw = get_redis_connection("default").get(key)
-        return mark(Response({"unread": max(0, int(raw or 0))}), freshness)
+        unread = queries.unread_count(request.user.username)
+        return mark(Response({"unread": unread}), freshness)
 
 
 class NotificationReadApi(APIView):

@@ -9,7 +9,6 @@ import django_filters
 from django.db.models import QuerySet
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
-from django_redis import get_redis_connection
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import filters, generics, serializers
 from rest_framework.permissions import AllowAny, BasePermission
@@ -19,9 +18,9 @@ from rest_framework.views import APIView
 
 from apps.accounts.public import IsStaff, is_staff
 from apps.products import commands as c
+from apps.products import queries
 from apps.products.aggregates import CURRENCIES
 from apps.products.models import CatalogEntry, PriceHistoryEntry
-from apps.products.read_models import Details, Leaderboards
 from apps.shared.api import (
     COMMAND_RESULT,
     InputSerializer,
@@ -33,12 +32,6 @@ from apps.shared.api import (
 from apps.shared.bus import dispatch
 from apps.shared.filters import BoundedSearch, true_false
 from eventstore.consistency import mark, wait_for_request
-
-
-def views_key() -> str:
-    from django.conf import settings
-
-    return f"{settings.REDIS_KEY_PREFIX}:products:views"
 
 
 class CatalogOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
@@ -102,7 +95,7 @@ class ProductsApi(generics.ListAPIView):  # type: ignore[type-arg]
         currency = serializers.ChoiceField(choices=list(CURRENCIES))
 
     def get_queryset(self) -> QuerySet[CatalogEntry]:
-        return CatalogEntry.objects.filter(published=True, discontinued=False)
+        return queries.catalog()
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         freshness = wait_for_request(request, ["products.catalog"])
@@ -130,20 +123,9 @@ class ProductApi(APIView):
     )
     def get(self, request: Request, product_id: str) -> Response:
         freshness = wait_for_request(request, ["products.details"])
-        client = get_redis_connection("default")
-        raw = client.hgetall(Details.live().key("product", product_id))
-        product = {k.decode(): v.decode() for k, v in raw.items()}
-        if not product or (product.get("published") != "1" and not is_staff(request.user)):
+        body = queries.product_page(product_id, staff=is_staff(request.user))
+        if body is None:
             raise Http404
-        views = client.zincrby(views_key(), 1, product_id)
-        body = {
-            **product,
-            "stock": int(product["stock"]),
-            "published": product["published"] == "1",
-            "discontinued": product["discontinued"] == "1",
-            "version": int(product["version"]),
-            "views": int(views),
-        }
         response = Response(body)
         response["ETag"] = f'"{body["version"]}"'
         return mark(response, freshness)
@@ -258,10 +240,7 @@ class PriceHistoryApi(generics.ListAPIView):  # type: ignore[type-arg]
     queryset = PriceHistoryEntry.objects.none()  # for the schema; get_queryset filters
 
     def get_queryset(self) -> QuerySet[PriceHistoryEntry]:
-        return PriceHistoryEntry.objects.filter(product_id=self.kwargs.get("product_id", ""))
-
-
-BOARDS = {"most-watched": "most_watched", "lowest-stock": "lowest_stock"}
+        return queries.price_history(self.kwargs.get("product_id", ""))
 
 
 class LeaderboardApi(APIView):
@@ -279,21 +258,7 @@ class LeaderboardApi(APIView):
         summary="most-watched | most-viewed | lowest-stock | low-stock",
     )
     def get(self, request: Request, board: str) -> Response:
-        client = get_redis_connection("default")
-        ns = Leaderboards.live()
-        if board == "low-stock":
-            members = sorted(m.decode() for m in client.smembers(ns.key("low_stock")))
-            return Response({"board": board, "entries": members})
-        if board == "most-viewed":
-            key = views_key()
-        elif board in BOARDS:
-            key = ns.key(BOARDS[board])
-        else:
+        entries = queries.leaderboard(board)
+        if entries is None:
             raise Http404
-        ranked = (
-            client.zrange(key, 0, 19, withscores=True)
-            if board == "lowest-stock"
-            else client.zrevrange(key, 0, 19, withscores=True)
-        )
-        entries = [{"id": m.decode(), "score": int(s)} for m, s in ranked]
         return Response({"board": board, "entries": entries})

@@ -8,7 +8,6 @@ import django_filters
 from django.db.models import QuerySet
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
-from django_redis import get_redis_connection
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import filters, generics, serializers
 from rest_framework.permissions import AllowAny
@@ -22,9 +21,9 @@ from apps.shared.bus import dispatch
 from apps.shared.errors import DomainError
 from apps.shared.filters import BoundedSearch, true_false
 from apps.users import commands as c
+from apps.users import queries
 from apps.users.events import CHANNELS, NOTIFICATION_KINDS
 from apps.users.models import DirectoryEntry, ProfileView
-from apps.users.read_models import ProfileCards
 from eventstore.consistency import mark, wait_for_request
 from eventstore.repository import AggregateNotFound
 
@@ -82,7 +81,7 @@ class ProfileMeApi(APIView):
     )
     def get(self, request: Request) -> Response:
         freshness = wait_for_request(request, ["users.profiles"])
-        profile = ProfileView.objects.filter(profile_id=request.user.username).first()
+        profile = queries.profile(request.user.username)
         if profile is None:
             raise Http404
         response = Response(ProfileOutput(profile).data)
@@ -156,10 +155,9 @@ class ProfileCardApi(APIView):
     )
     def get(self, request: Request, profile_id: str) -> Response:
         freshness = wait_for_request(request, ["users.cards"])
-        raw = get_redis_connection("default").hgetall(ProfileCards.live().key("card", profile_id))
-        if not raw:
+        card = queries.card(profile_id)
+        if card is None:
             raise Http404
-        card = {k.decode(): v.decode() for k, v in raw.items()}
         return mark(Response({"id": profile_id, **card}), freshness)
 
 
@@ -206,7 +204,7 @@ class UserDirectoryApi(generics.ListAPIView):  # type: ignore[type-arg]
     ordering = ("-registered_at",)
 
     def get_queryset(self) -> QuerySet[DirectoryEntry]:
-        return DirectoryEntry.objects.filter(erased=False, registered_at__isnull=False)
+        return queries.directory()
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         freshness = wait_for_request(request, ["users.directory"])
