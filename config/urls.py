@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/v1/", include("apps.accounts.api.urls")),
     path("api/v1/", include("apps.users.api.urls")),
     path("api/v1/", include("apps.products.api.urls")),
+    path("api/v1/", include("apps.orders.api.urls")),
     path("api/v1/", include("apps.notifications.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -21,6 +21,9 @@ from apps.notifications import events as notifications_events
 from apps.notifications import handlers as notifications
 from apps.notifications import reactions as notifications_reactions
 from apps.notifications import read_models as notifications_read_models
+from apps.orders import events as orders_events
+from apps.orders import handlers as orders
+from apps.orders import read_models as orders_read_models
 from apps.products import events as products_events
 from apps.products import handlers as products
 from apps.products import read_models as products_read_models
@@ -35,9 +38,15 @@ from eventstore.postgres import PostgresEventStore, PostgresKeyVault
 from projections import consistency as waiting
 from projections import registry, tasks
 
-EVENT_MODULES = (accounts_events, users_events, products_events, notifications_events)
+EVENT_MODULES = (
+    accounts_events,
+    users_events,
+    products_events,
+    notifications_events,
+    orders_events,
+)
 HANDLERS = bus.handler_table(
-    accounts.HANDLERS, users.HANDLERS, products.HANDLERS, notifications.HANDLERS
+    accounts.HANDLERS, users.HANDLERS, products.HANDLERS, notifications.HANDLERS, orders.HANDLERS
 )
 
 
@@ -68,6 +77,8 @@ def wire() -> None:
             products_read_models.Leaderboards,
             notifications_read_models.Inbox,
             notifications_read_models.UnreadCounters,
+            orders_read_models.Orders,
+            orders_read_models.Timeline,
         ],
         side_effects=[delivery.Delivery],
         reactions=[users_reactions.ProfileLifecycle, notifications_reactions.Notifier],

@@ -67,7 +67,7 @@ def event_history(stream_id: str) -> SafeString:
 
 def _plain(event: Any) -> dict[str, Any]:
     """The event's fields as read (personal ones decrypted, or erased), not the ciphertext."""
-    return {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
+    return dataclasses.asdict(event)  # nested values (an order's lines) as plain fields too
 
 
 def run_command(

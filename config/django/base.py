@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "apps.users",
     "apps.products",
     "apps.notifications",
+    "apps.orders",
     "config.apps.Wiring",  # the composition root (config/wiring.py): last, when all are loaded
 ]
 

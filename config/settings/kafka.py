@@ -8,7 +8,7 @@ KAFKA_TOPIC_PREFIX = env.str("KAFKA_TOPIC_PREFIX", default="")
 KAFKA_TOPIC_PARTITIONS = env.int("KAFKA_TOPIC_PARTITIONS", default=6)
 KAFKA_REPLICATION_FACTOR = env.int("KAFKA_REPLICATION_FACTOR", default=1)
 
-EVENT_MODULES = ("accounts", "users", "products", "notifications")
+EVENT_MODULES = ("accounts", "users", "products", "notifications", "orders")
 # (Named as eventstore.kafka_admin.topic_name names them.)
 KAFKA_TOPICS = {
     f"{KAFKA_TOPIC_PREFIX}{module}.events": {

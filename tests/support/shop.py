@@ -24,6 +24,8 @@ ALL_READ_MODELS = (
     "products.leaderboards",
     "notifications.inbox",
     "notifications.unread",
+    "orders.orders",
+    "orders.timeline",
     "notifications.delivery",  # records the delivery jobs (run_side_effect_jobs runs them)
 )
 

@@ -18,6 +18,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from apps.accounts import commands as accounts
 from apps.notifications import commands as notifications
+from apps.orders import commands as orders
+from apps.orders.events import OrderLine
 from apps.products import commands as products
 from apps.shared.bus import dispatch
 from apps.users import commands as users
@@ -39,6 +41,7 @@ class Cell:
     product_id: str = ""
     reservation_id: str = ""
     notification_id: str = ""
+    order_id: str = ""
 
 
 @dataclass
@@ -117,6 +120,11 @@ def notified(cell: Cell) -> None:
     )
     assert result is not None
     cell.notification_id = result.stream_id
+
+
+def ordered(cell: Cell) -> None:
+    line = OrderLine(str(uuid.uuid4()), 1, 1000, "EUR")
+    cell.order_id = dispatch(orders.PlaceOrder(cell.owner.account_id, (line,))).stream_id
 
 
 def product(cell: Cell) -> dict[str, str]:
@@ -298,6 +306,34 @@ MATRIX = [
     Row("notifications", "GET", logged_in(200), me=True),
     Row("notifications-unread", "GET", logged_in(200), me=True),
     Row("notifications-read-all", "POST", logged_in(200), me=True),
+    Row("orders", "GET", logged_in(200), me=True),
+    Row(
+        "orders",
+        "POST",
+        logged_in(201),
+        me=True,
+        setup=shop_product,
+        read_models=("products.catalog",),
+        body=lambda c, r: {"lines": [{"product_id": c.product_id, "quantity": 1}]},
+    ),
+    Row("orders-all", "GET", staff_only(200)),
+    Row(
+        "order",
+        "GET",
+        # Someone else's order is not found; staff see every one.
+        {"anonymous": 401, "owner": 200, "other": 404, "staff": 200, "admin": 200},
+        kwargs=lambda c: {"order_id": c.order_id},
+        setup=ordered,
+        read_models=("orders.orders", "orders.timeline"),
+    ),
+    Row(
+        "order-cancel",
+        "POST",
+        {"anonymous": 401, "owner": 200, "other": 404, "staff": 200, "admin": 200},
+        kwargs=lambda c: {"order_id": c.order_id},
+        setup=ordered,
+        body=lambda c, r: {},
+    ),
     Row(
         "notification-read",
         "POST",

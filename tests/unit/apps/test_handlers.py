@@ -36,6 +36,23 @@ from apps.notifications.events import (
     NotificationResent,
 )
 from apps.notifications.handlers import NotYours
+from apps.orders import commands as orders
+from apps.orders.aggregates import STREAM_TYPE as ORDER
+from apps.orders.aggregates import OrderClosed, WrongState
+from apps.orders.events import (
+    FulfilmentAttemptFailed,
+    FulfilmentStarted,
+    OrderCancelled,
+    OrderFulfilled,
+    OrderLine,
+    OrderPaid,
+    OrderPlaced,
+    OrderRejected,
+    OrderStockReserved,
+    PaymentFailed,
+    PaymentRequested,
+)
+from apps.orders.handlers import NotYours as NotTheirOrder
 from apps.products import commands as products
 from apps.products.aggregates import STREAM_TYPE as PRODUCT
 from apps.products.events import (
@@ -52,6 +69,7 @@ from apps.products.events import (
 )
 from apps.products.handlers import SKU_SCOPE
 from apps.shared.bus import Bus, Context, PreconditionFailed, handler_table
+from apps.shared.errors import InvalidCommand
 from apps.users import commands as users
 from apps.users.aggregates import STREAM_TYPE as PROFILE_TYPE
 from apps.users.aggregates import stream_id_for
@@ -254,12 +272,86 @@ def test_mark_read_only_by_its_recipient(shop: Shop) -> None:
     assert shop.when(notifications.MarkRead(N, ACC)) == [NotificationRead(N, ACC)]
 
 
+# ------------------------------------------------------------------ orders
+
+ORD = "0bde0000-0000-4000-8000-000000000001"
+LAMP = OrderLine(P, 2, 1250, "EUR")
+MUG = OrderLine("mug", 1, 800, "EUR")
+TEA = OrderLine("tea", 3, 500, "GBP")
+PLACED = OrderPlaced(ORD, ACC, (LAMP,), (("EUR", 2500),))
+
+
+def test_place_an_order_with_its_totals_per_currency(shop: Shop) -> None:
+    [event] = shop.when(orders.PlaceOrder(ACC, (LAMP, MUG, TEA)))
+    assert event == OrderPlaced(
+        event.order_id, ACC, (LAMP, MUG, TEA), (("EUR", 3300), ("GBP", 1500))
+    )
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [(), (LAMP, LAMP), (OrderLine(P, 0, 1250, "EUR"),), (OrderLine(P, 1, 0, "EUR"),)],
+    ids=["no line", "a product twice", "no quantity", "no price"],
+)
+def test_an_order_that_cannot_be_placed(shop: Shop, lines: tuple[OrderLine, ...]) -> None:
+    with pytest.raises(InvalidCommand):
+        shop.when(orders.PlaceOrder(ACC, lines))
+
+
+def test_an_order_from_placed_to_fulfilled_and_repeats_that_change_nothing(shop: Shop) -> None:
+    shop.given(ORD, ORDER, PLACED)
+    assert shop.when(orders.MarkStockReserved(ORD)) == [OrderStockReserved(ORD)]
+    assert shop.when(orders.RequestPayment(ORD, "pay-1")) == [
+        PaymentRequested(ORD, "pay-1", (("EUR", 2500),))
+    ]
+    assert shop.when(orders.ConfirmPayment(ORD, "pay-1")) == [OrderPaid(ORD, "pay-1")]
+    assert shop.when(orders.ConfirmPayment(ORD, "pay-1")) == []  # a duplicate callback
+    assert shop.when(orders.StartFulfilment(ORD)) == [FulfilmentStarted(ORD)]
+    assert shop.when(orders.RecordFulfilmentFailure(ORD, 1, "oven cold")) == [
+        FulfilmentAttemptFailed(ORD, 1, "oven cold")
+    ]
+    assert shop.when(orders.RecordFulfilmentFailure(ORD, 1, "oven cold")) == []
+    assert shop.when(orders.CompleteFulfilment(ORD)) == [OrderFulfilled(ORD)]
+    with pytest.raises(OrderClosed):
+        shop.when(orders.CancelOrder(ORD, "too late"))
+
+
+def test_stock_short_rejects_and_a_late_reply_is_refused(shop: Shop) -> None:
+    shop.given(ORD, ORDER, PLACED)
+    assert shop.when(orders.RejectOrder(ORD, "not enough lamps")) == [
+        OrderRejected(ORD, "not enough lamps")
+    ]
+    with pytest.raises(OrderClosed):
+        shop.when(orders.MarkStockReserved(ORD))
+
+
+def test_a_payment_fails_only_for_its_own_payment(shop: Shop) -> None:
+    shop.given(ORD, ORDER, PLACED, OrderStockReserved(ORD), PaymentRequested(ORD, "pay-1", ()))
+    with pytest.raises(WrongState):
+        shop.when(orders.FailPayment(ORD, "pay-2", "declined"))
+    assert shop.when(orders.FailPayment(ORD, "pay-1", "declined")) == [
+        PaymentFailed(ORD, "pay-1", "declined")
+    ]
+    with pytest.raises(OrderClosed):
+        shop.when(orders.ConfirmPayment(ORD, "pay-1"))  # a confirmation after the failure
+
+
+def test_a_customer_cancels_their_own_order_before_payment(shop: Shop) -> None:
+    shop.given(ORD, ORDER, PLACED, OrderStockReserved(ORD), PaymentRequested(ORD, "pay-1", ()))
+    with pytest.raises(NotTheirOrder):
+        shop.when(orders.CancelOrder(ORD, "mine now", customer_id="someone else"))
+    assert shop.when(orders.CancelOrder(ORD, "changed my mind", customer_id=ACC)) == [
+        OrderCancelled(ORD, "changed my mind")
+    ]
+    assert shop.when(orders.CancelOrder(ORD, "again", customer_id=ACC)) == []
+
+
 # ------------------------------------------------------------------ the bus, for every command
 
 
 def command_classes() -> list[type]:
     found = []
-    for module in (accounts, users, products, notifications):
+    for module in (accounts, users, products, notifications, orders):
         classes = [
             cls
             for _, cls in inspect.getmembers(module, inspect.isclass)
@@ -271,7 +363,7 @@ def command_classes() -> list[type]:
 
 
 def test_every_command_class_has_a_handler() -> None:
-    assert len(command_classes()) == 24
+    assert len(command_classes()) == 34
     assert set(command_classes()) == set(HANDLERS)
 
 

@@ -1,0 +1,4 @@
+"""Orders: a customer's order of products, priced from the catalog at placement, and where it
+stands (placed, stock reserved, payment pending, paid, fulfilling, fulfilled; or cancelled,
+rejected, payment failed). The module's shape is every module's (docs/architecture.md); no
+extras."""
