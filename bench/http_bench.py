@@ -259,7 +259,7 @@ def main() -> int:
         "web",
         [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", *GUNICORN],
     )
-    worker = common.start_worker("worker", "default,projections,side_effects,notifications")
+    worker = common.start_worker("worker", "default,projections,side_effects,notifications,orders")
     relay = common.start_relay()
     procs = [web, worker, relay]
     samples: dict[str, dict[str, list[float]]] = {}

@@ -23,6 +23,8 @@ from apps.notifications import reactions as notifications_reactions
 from apps.notifications import read_models as notifications_read_models
 from apps.orders import events as orders_events
 from apps.orders import handlers as orders
+from apps.orders import kitchen, payments
+from apps.orders import reactions as orders_reactions
 from apps.orders import read_models as orders_read_models
 from apps.products import events as products_events
 from apps.products import handlers as products
@@ -80,8 +82,13 @@ def wire() -> None:
             orders_read_models.Orders,
             orders_read_models.Timeline,
         ],
-        side_effects=[delivery.Delivery],
-        reactions=[users_reactions.ProfileLifecycle, notifications_reactions.Notifier],
+        side_effects=[delivery.Delivery, payments.Payments, kitchen.Kitchen],
+        reactions=[
+            users_reactions.ProfileLifecycle,
+            notifications_reactions.Notifier,
+            orders_reactions.Fulfilment,
+        ],
     )
+    payments.install(payments.SimulatedProvider())
     consistency.install_waiter(waiting.wait)
     runtime.install_on_published(tasks.on_published)

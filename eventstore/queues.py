@@ -16,3 +16,4 @@ class Queue(enum.StrEnum):
     FOLLOW = "projections_follow"
     SIDE_EFFECTS = "side_effects"
     NOTIFICATIONS = "notifications"
+    ORDERS = "orders"

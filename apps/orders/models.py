@@ -48,3 +48,32 @@ class OrderStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id} v{self.version}: {self.step}"
+
+
+class OrderTimer(models.Model):
+    """A durable timer of an order's process (`timers.py`): written in the step's transaction,
+    fired by `orders.fire_timers` once due, cancelled when the process moves on."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        FIRED = "fired"
+        CANCELLED = "cancelled"
+        IGNORED = "ignored"  # due, but the order had moved on
+
+    order_id = models.CharField(max_length=64)
+    kind = models.CharField(max_length=40)  # payment_timeout | reservation_expiry
+    payment_id = models.CharField(max_length=64, blank=True)
+    fire_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField()
+    done_at = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "orders_timer"
+        constraints = [
+            models.UniqueConstraint(fields=["order_id", "kind"], name="order_timer_once")
+        ]
+        indexes = [models.Index(fields=["status", "fire_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.kind} at {self.fire_at:%H:%M:%S} ({self.status})"

@@ -111,6 +111,7 @@ from config.settings.email import *  # noqa: E402,F403
 from config.settings.eventstore import *  # noqa: E402,F403
 from config.settings.kafka import *  # noqa: E402,F403
 from config.settings.logging import *  # noqa: E402,F403
+from config.settings.orders import *  # noqa: E402,F403
 from config.settings.postgres import *  # noqa: E402,F403
 from config.settings.projections import *  # noqa: E402,F403
 from config.settings.redis import *  # noqa: E402,F403

@@ -32,6 +32,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("PROJECTIONS_CATCH_UP_INTERVAL", default=30.0),
     },
     "side-effects-sweep": {"task": "side_effects.sweep", "schedule": 60.0},
+    "orders-fire-timers": {
+        "task": "orders.fire_timers",
+        "schedule": env.float("ORDERS_TIMER_SWEEP", default=5.0),
+    },
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

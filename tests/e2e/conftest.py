@@ -60,7 +60,10 @@ def live_system(transactional_db: None, isolated_servers: None, tmp_path: Path) 
         )
     relay = start_relay(logs / "relay.log")
     worker = start_worker(
-        logs / "worker.log", "-c", "2", queues="default,projections,side_effects,notifications"
+        logs / "worker.log",
+        "-c",
+        "2",
+        queues="default,projections,side_effects,notifications,orders",
     )
     follower = start_follower(logs / "follower.log", slice_seconds=10)
     processes = [web, relay, worker, follower]

@@ -27,9 +27,11 @@ ALL_READ_MODELS = (
     "orders.orders",
     "orders.timeline",
     "notifications.delivery",  # records the delivery jobs (run_side_effect_jobs runs them)
+    "orders.payments",  # asks the payment provider (side effect jobs too)
+    "orders.kitchen",
 )
 
-ALL_REACTIONS = ("users.profile_lifecycle", "notifications.reactions")
+ALL_REACTIONS = ("users.profile_lifecycle", "notifications.reactions", "orders.fulfilment")
 
 
 class _NoFacts:

@@ -8,4 +8,5 @@ urlpatterns = [
     path("orders/all/", views.EveryOrderApi.as_view(), name="orders-all"),
     path("orders/<uuid_str:order_id>/", views.OrderApi.as_view(), name="order"),
     path("orders/<uuid_str:order_id>/cancel/", views.OrderCancelApi.as_view(), name="order-cancel"),
+    path("payments/callback/", views.PaymentCallbackApi.as_view(), name="payment-callback"),
 ]

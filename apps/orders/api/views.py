@@ -13,13 +13,14 @@ from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.public import IsAuthenticatedAccount, IsStaff, is_staff
 from apps.orders import commands as c
-from apps.orders import queries
+from apps.orders import payments, queries
 from apps.orders.aggregates import MAX_LINES, MAX_QUANTITY
 from apps.orders.events import STATES
 from apps.orders.handlers import place_order
@@ -160,3 +161,19 @@ class OrderCancelApi(APIView):
         reason = data["reason"] or ("cancelled by staff" if customer is None else "cancelled")
         command = c.CancelOrder(order_id, reason, customer)
         return command_response(dispatch(command, context(request)))
+
+
+class PaymentCallbackApi(APIView):
+    """The payment provider's answer (signed: see apps/orders/payments.py)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+
+    @extend_schema(
+        request={"application/json": {"type": "object"}},
+        responses={200: COMMAND_RESULT},
+        summary="A payment provider's callback (HMAC-signed in X-Signature)",
+    )
+    def post(self, request: Request) -> Response:
+        signature = request.headers.get("X-Signature", "")
+        return command_response(payments.receive_callback(request.body, signature))

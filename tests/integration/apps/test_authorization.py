@@ -334,6 +334,8 @@ MATRIX = [
         setup=ordered,
         body=lambda c, r: {},
     ),
+    # Unsigned: refused whoever sends it (the provider signs; see test_payments).
+    Row("payment-callback", "POST", every(401), body=lambda c, r: {"outcome": "paid"}),
     Row(
         "notification-read",
         "POST",

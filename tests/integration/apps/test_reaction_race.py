@@ -139,7 +139,7 @@ def test_a_watch_and_a_price_drop_a_moment_apart_in_both_orders(
             tmp_path / "worker.log",
             "-c",
             "2",
-            queues="default,projections,side_effects,notifications",
+            queues="default,projections,side_effects,notifications,orders",
         ),
     ]
     if follower:
