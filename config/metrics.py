@@ -1,5 +1,6 @@
-"""`/metrics` for Prometheus: projection lag, checkpoints and dead letters, and the relay's
-outbox backlog, read from their stores at scrape time (so every process reports the same)."""
+"""`/metrics` for Prometheus: projection lag, checkpoints and dead letters, the relay's outbox
+backlog, and the orders in flight, read from their stores at scrape time (so every process
+reports the same)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ class EventPlatformCollector(Collector):
             up.add_metric([], 0)
         yield from (lag, checkpoint, dead, up)
         yield from _reaction_metrics()
+        yield from _order_metrics()
         outbox = GaugeMetricFamily("relay_outbox_pending", "Committed events not yet in Kafka")
         try:
             with connection.cursor() as cur:
@@ -86,6 +88,28 @@ def _reaction_metrics() -> Iterator[Metric]:
         log.warning("could not read reaction state for /metrics", exc_info=True)
         return
     yield from (lag, position, dead)
+
+
+def _order_metrics() -> Iterator[Metric]:
+    from apps.orders.queries import health
+
+    by_state = GaugeMetricFamily("orders", "Orders by state", labels=["state"])
+    in_flight = GaugeMetricFamily("orders_in_flight", "Orders not yet in a final state")
+    oldest = GaugeMetricFamily(
+        "orders_oldest_in_flight_seconds", "How long the longest-waiting order has not moved"
+    )
+    timers = GaugeMetricFamily("orders_timers_pending", "Order timers set and not yet fired")
+    try:
+        now = health()
+    except Exception:  # a scrape must answer even when a server is down
+        log.warning("could not read the orders for /metrics", exc_info=True)
+        return
+    for state, count in now.by_state.items():
+        by_state.add_metric([state], count)
+    in_flight.add_metric([], now.in_flight)
+    oldest.add_metric([], now.oldest_in_flight_seconds)
+    timers.add_metric([], now.timers_pending)
+    yield from (by_state, in_flight, oldest, timers)
 
 
 REGISTRY = CollectorRegistry()

@@ -16,7 +16,7 @@ from apps.shared.errors import DomainError, InvalidCommand
 from eventstore.aggregate import Aggregate, applies
 
 STREAM_TYPE = "notifications.Notification"
-KINDS = ("welcome", "price_drop", "low_stock")
+KINDS = ("welcome", "price_drop", "low_stock", "order")
 CHANNELS = ("email", "inbox")
 _NAMESPACE = uuid.UUID("4f6c1b0e-8f1e-4e57-9d1e-7f3b2a9c5d10")
 

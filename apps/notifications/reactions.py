@@ -1,13 +1,15 @@
-"""Reactions to other modules' events: welcome, price drop for watchers, low stock for staff.
+"""Reactions to other modules' events: welcome, price drop for watchers, low stock for staff, and
+a customer's order confirmed, its payment failed, the order on its way (these last are told
+whatever kinds the person chose, on the channels they chose).
 
 A reaction (eventstore.reaction), not a read model: it decides who is told what, so a replay
-never runs it again. It reads the accounts, users and products events in the store's log order
-and keeps its own facts from them (who watches which product, each person's preferences, who is
-staff, each product's name), so that each decision is made on the facts as of its event: a
-watch recorded before a price drop is told of it, one recorded after is not, however far the
-read models lag and whatever happened since. Each notification's id derives from (event,
-person, kind), so an operator's re-run creates nothing new; sending is a side effect of the
-notification (`delivery.py`), never of a replay.
+never runs it again. It reads the accounts, users, products and orders events in the store's log
+order and keeps its own facts from them (who watches which product, each person's preferences,
+who is staff, each product's name, whose each order is), so that each decision is made on the
+facts as of its event: a watch recorded before a price drop is told of it, one recorded after is
+not, however far the read models lag and whatever happened since. Each notification's id derives
+from (event, person, kind), so an operator's re-run creates nothing new; sending is a side
+effect of the notification (`delivery.py`), never of a replay.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from apps.accounts.events import (
 )
 from apps.notifications.aggregates import CHANNELS, KINDS
 from apps.notifications.commands import Notify
+from apps.orders.events import OrderFulfilled, OrderPaid, OrderPlaced, PaymentFailed
 from apps.products.events import PriceChanged, ProductCreated, ProductRenamed, StockReserved
 from apps.shared import bus
 from apps.shared.bus import Context
@@ -41,6 +44,8 @@ from eventstore.events import EventEnvelope
 from eventstore.reaction import Facts, Reaction, reacts_to, remembers
 
 STAFF_ROLES = ("staff", "admin")
+# Kinds a person is told of whatever kinds they chose (on the channels they chose): their orders.
+TRANSACTIONAL = ("order",)
 
 
 def _ctx(e: EventEnvelope) -> Context:
@@ -52,7 +57,7 @@ def _channels(facts: Facts, account_id: str, kind: str) -> tuple[str, ...]:
     pref = facts.get("preferences", account_id)
     if pref is None:
         return CHANNELS  # no preferences yet: the defaults (everything)
-    if kind not in pref["kinds"]:
+    if kind not in pref["kinds"] and kind not in TRANSACTIONAL:
         return ()
     return tuple(ch for ch in CHANNELS if ch in pref["channels"])
 
@@ -76,7 +81,7 @@ def _notify(
 
 class Notifier(Reaction):
     name = "notifications.reactions"
-    topics = ("accounts", "users", "products")
+    topics = ("accounts", "users", "products", "orders")
 
     # ------------------------------------------------------------------ facts
 
@@ -162,6 +167,29 @@ class Notifier(Reaction):
                 f"Price drop: {name}"[:200],
                 f"{name} now costs {p.new_price} {p.currency} (was {p.old_price}).",
             )
+
+    @remembers(OrderPlaced)
+    def _ordered(self, facts: Facts, e: EventEnvelope) -> None:
+        # Keyed by the customer, so that their erasure forgets it with the rest of their facts.
+        facts.put("orders_of", e.payload.customer_id, e.stream_id)
+
+    @reacts_to(OrderPaid, PaymentFailed, OrderFulfilled)
+    def tell_the_customer_how_their_order_goes(self, facts: Facts, e: EventEnvelope) -> None:
+        short = e.stream_id[:8]
+        subject, body = {
+            OrderPaid: (
+                f"Order {short} confirmed",
+                "We have your payment; your order is being prepared.",
+            ),
+            PaymentFailed: (
+                f"Payment failed for order {short}",
+                f"Your order was not paid ({getattr(e.payload, 'reason', '')}); nothing is "
+                "charged and the products are back on sale.",
+            ),
+            OrderFulfilled: (f"Order {short} is on its way", "Your order is ready and shipped."),
+        }[type(e.payload)]
+        for customer in facts.subjects("orders_of", e.stream_id):
+            _notify(facts, e, customer, "order", subject, body)
 
     @reacts_to(StockReserved)
     def notify_staff_of_low_stock(self, facts: Facts, e: EventEnvelope) -> None:

@@ -17,6 +17,7 @@ from typing import ClassVar
 from apps.orders.events import (
     TERMINAL,
     FulfilmentAttemptFailed,
+    FulfilmentRetried,
     FulfilmentStarted,
     OrderCancelled,
     OrderFulfilled,
@@ -150,6 +151,10 @@ class Order(Aggregate):
             FulfilmentAttemptFailed(order_id=self.id, attempt=attempt, error=error[:MAX_REASON])
         )
 
+    def retry_fulfilment(self) -> None:
+        self._require("fulfilling")
+        self._record(FulfilmentRetried(order_id=self.id))
+
     def fulfilled(self) -> None:
         if self.state == "fulfilled":
             return
@@ -198,6 +203,10 @@ class Order(Aggregate):
     @applies(FulfilmentAttemptFailed)
     def _attempt_failed(self, e: FulfilmentAttemptFailed) -> None:
         self.failed_attempts = e.attempt
+
+    @applies(FulfilmentRetried)
+    def _retried(self, e: FulfilmentRetried) -> None:
+        self.failed_attempts = 0
 
     @applies(OrderFulfilled)
     def _fulfilled(self, e: OrderFulfilled) -> None:

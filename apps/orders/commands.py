@@ -63,6 +63,11 @@ class RecordFulfilmentFailure(OrderCommand):
 
 
 @dataclass(frozen=True)
+class RetryFulfilment(OrderCommand):
+    """An operator's: try a stuck order's preparation again."""
+
+
+@dataclass(frozen=True)
 class CompleteFulfilment(OrderCommand):
     pass
 

@@ -92,6 +92,16 @@ class FulfilmentAttemptFailed:
 
 
 @dataclass(frozen=True)
+class FulfilmentRetried:
+    """An operator asks the kitchen to try a stuck order again (attempts count from zero)."""
+
+    event_type: ClassVar[str] = "orders.FulfilmentRetried"
+    schema_version: ClassVar[int] = 1
+
+    order_id: str
+
+
+@dataclass(frozen=True)
 class OrderFulfilled:
     event_type: ClassVar[str] = "orders.OrderFulfilled"
     schema_version: ClassVar[int] = 1

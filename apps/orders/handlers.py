@@ -49,6 +49,10 @@ def record_fulfilment_failure(cmd: c.RecordFulfilmentFailure, order: Order) -> N
     order.fulfilment_attempt_failed(cmd.attempt, cmd.error)
 
 
+def retry_fulfilment(cmd: c.RetryFulfilment, order: Order) -> None:
+    order.retry_fulfilment()
+
+
 def complete_fulfilment(cmd: c.CompleteFulfilment, order: Order) -> None:
     order.fulfilled()
 
@@ -73,6 +77,7 @@ HANDLERS: HandlerTable = {
     c.FailPayment: Changes(Order, fail_payment),
     c.StartFulfilment: Changes(Order, start_fulfilment),
     c.RecordFulfilmentFailure: Changes(Order, record_fulfilment_failure),
+    c.RetryFulfilment: Changes(Order, retry_fulfilment),
     c.CompleteFulfilment: Changes(Order, complete_fulfilment),
     c.CancelOrder: Changes(Order, cancel),
 }

@@ -13,6 +13,7 @@ from typing import Any
 
 from apps.orders.events import (
     FulfilmentAttemptFailed,
+    FulfilmentRetried,
     FulfilmentStarted,
     OrderCancelled,
     OrderFulfilled,
@@ -88,7 +89,7 @@ class Orders(PostgresProjection):
             ],
         )
 
-    @handles(FulfilmentAttemptFailed)
+    @handles(FulfilmentAttemptFailed, FulfilmentRetried)
     def _attempt_failed(self, cur: Any, e: EventEnvelope) -> None:
         cur.execute(
             "UPDATE orders_order SET version = %s, updated_at = %s WHERE order_id = %s",
@@ -102,7 +103,7 @@ class Timeline(PostgresProjection):
     tables = ("orders_step",)
     pipelined = True
 
-    @handles(OrderPlaced, *STATE_AFTER, FulfilmentAttemptFailed)
+    @handles(OrderPlaced, *STATE_AFTER, FulfilmentAttemptFailed, FulfilmentRetried)
     def _step(self, cur: Any, e: EventEnvelope) -> None:
         cur.execute(
             "INSERT INTO orders_step (order_id, version, step, detail, at) "

@@ -8,10 +8,11 @@ ORDERS_RESERVATION_TTL = env.float("ORDERS_RESERVATION_TTL", default=900.0)
 ORDERS_PAYMENT_TIMEOUT = env.float("ORDERS_PAYMENT_TIMEOUT", default=300.0)
 # Seconds between celery beat's firings of the due timers.
 ORDERS_TIMER_SWEEP = env.float("ORDERS_TIMER_SWEEP", default=5.0)
-# The kitchen: seconds an order takes to prepare, and how many first attempts of each order fail
-# (to show the retries).
+# The kitchen: seconds an order takes to prepare, how many first attempts of each order fail (to
+# show the retries), and how many attempts it makes before leaving the order to an operator.
 ORDERS_FULFILMENT_SECONDS = env.float("ORDERS_FULFILMENT_SECONDS", default=2.0)
 ORDERS_KITCHEN_FAILURES = env.int("ORDERS_KITCHEN_FAILURES", default=0)
+ORDERS_KITCHEN_MAX_ATTEMPTS = env.int("ORDERS_KITCHEN_MAX_ATTEMPTS", default=5)
 # The payment provider's callbacks are signed with this (HMAC-SHA256).
 PAYMENTS_WEBHOOK_SECRET = env.str("PAYMENTS_WEBHOOK_SECRET", default="dev-only-payments-secret")
 # The simulated provider: where it sends its answers (empty: in the worker's process, through

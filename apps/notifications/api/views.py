@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.public import IsAuthenticatedAccount
 from apps.notifications import queries
+from apps.notifications.aggregates import KINDS
 from apps.notifications.commands import MarkRead
 from apps.notifications.handlers import mark_all_read
 from apps.notifications.models import InboxEntry
@@ -48,9 +49,7 @@ class InboxOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
 
 class InboxFilter(django_filters.FilterSet):
     unread = true_false(method="only_unread")
-    kind = django_filters.ChoiceFilter(
-        choices=[(k, k) for k in ("welcome", "price_drop", "low_stock")]
-    )
+    kind = django_filters.ChoiceFilter(choices=[(k, k) for k in KINDS])
 
     class Meta:
         model = InboxEntry

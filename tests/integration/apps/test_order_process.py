@@ -7,15 +7,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import timedelta
+from io import StringIO
 from typing import Any
 
 import pytest
-from django.test import override_settings
+from django.core.management import call_command
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from apps.orders import payments, timers
 from apps.orders.models import OrderTimer
 from apps.products.models import CatalogEntry
+from eventstore.runtime import get_store
 from tests.integration.apps.test_bad_input import assert_refused
 from tests.support.accounts import Person, anonymous, person
 from tests.support.shop import a_product, run_engine, run_side_effect_jobs
@@ -103,6 +106,46 @@ def test_an_order_goes_from_placed_to_fulfilled(provider: Provider) -> None:
     assert (stock(lamp), stock(mug)) == (3, 4)  # consumed by the order, not released
     assert not OrderTimer.objects.filter(order_id=order_id, status="pending").exists()
     assert len(provider.requests) == 1
+    told = ada.client().get("/api/v1/notifications/", {"kind": "order"}).json()["results"]
+    assert sorted(n["subject"] for n in told) == [
+        f"Order {order_id[:8]} confirmed",
+        f"Order {order_id[:8]} is on its way",
+    ]
+
+
+def paid_and_cooked(provider: Provider, rounds: int) -> tuple[Person, str]:
+    """A customer's order of one lamp, paid, then `rounds` of the engine and the kitchen."""
+    ada = person()
+    order_id = place(ada, (a_product(stock=5), 1))
+    assert callback(pay_requested(provider), "paid").status_code == 200
+    for _ in range(rounds):
+        run_engine()
+        run_side_effect_jobs("orders.kitchen")
+    return ada, order_id
+
+
+@override_settings(ORDERS_FULFILMENT_SECONDS=0.0, ORDERS_KITCHEN_FAILURES=2)
+def test_a_failed_fulfilment_attempt_is_recorded_and_tried_again(provider: Provider) -> None:
+    ada, order_id = paid_and_cooked(provider, rounds=4)
+    page = order(ada, order_id)
+    assert page["state"] == "fulfilled"
+    steps = [(s["step"], s["detail"]) for s in page["timeline"]][-4:]
+    assert [step for step, _ in steps] == [
+        "FulfilmentStarted",
+        "FulfilmentAttemptFailed",
+        "FulfilmentAttemptFailed",
+        "OrderFulfilled",
+    ]
+    assert steps[1][1].startswith("attempt 1:") and steps[2][1].startswith("attempt 2:")
+
+
+@override_settings(ORDERS_FULFILMENT_SECONDS=0.0, ORDERS_KITCHEN_FAILURES=9)
+def test_a_kitchen_that_keeps_failing_leaves_the_order_to_an_operator(provider: Provider) -> None:
+    ada, order_id = paid_and_cooked(provider, rounds=8)
+    page = order(ada, order_id)
+    assert page["state"] == "fulfilling"
+    failures = [s for s in page["timeline"] if s["step"] == "FulfilmentAttemptFailed"]
+    assert len(failures) == 5  # ORDERS_KITCHEN_MAX_ATTEMPTS
 
 
 def test_a_line_short_of_stock_rejects_the_order_and_releases_the_others(
@@ -195,3 +238,51 @@ def test_duplicate_forged_unknown_and_malformed_callbacks_change_nothing(
     assert again["code"] == "already_recorded"
     run_engine()
     assert [s["step"] for s in order(ada, order_id)["timeline"]].count("OrderPaid") == 1
+
+
+@override_settings(ORDERS_FULFILMENT_SECONDS=0.0, ORDERS_KITCHEN_FAILURES=9)
+def test_an_operator_sees_stuck_orders_retries_the_kitchen_and_force_fails(
+    provider: Provider,
+) -> None:
+    lamp = a_product(stock=9)
+    ada, operator = person(), person("staff", "admin")
+    cooking = place(ada, (lamp, 1))
+    assert callback(pay_requested(provider), "paid").status_code == 200
+    unpaid = place(ada, (lamp, 2))
+    run_engine()
+    run_side_effect_jobs("orders.payments")
+    for _ in range(7):  # the kitchen gives up after ORDERS_KITCHEN_MAX_ATTEMPTS
+        run_engine()
+        run_side_effect_jobs("orders.kitchen")
+    out = StringIO()
+    call_command("orders", "stuck", "--minutes", "0", stdout=out)
+    assert cooking in out.getvalue() and unpaid in out.getvalue()
+    assert "payment_timeout at" in out.getvalue()  # the unpaid one's pending timer
+    metrics = Client().get("/metrics").content.decode()
+    assert 'orders{state="fulfilling"}' in metrics and "orders_timers_pending" in metrics
+
+    admin = operator.client()
+    admin.force_login(operator.user)
+    listing = admin.get("/admin/orders/orderview/", {"stuck": "5"})
+    assert listing.status_code == 200
+    page = admin.get(f"/admin/orders/orderview/{unpaid}/change/").content.decode()
+    assert "payment_timeout" in page and "PaymentRequested" in page
+    with override_settings(ORDERS_KITCHEN_FAILURES=0):
+        admin.post(
+            "/admin/orders/orderview/",
+            {"action": "retry_fulfilment", "_selected_action": [cooking]},
+        )
+        admin.post(
+            "/admin/orders/orderview/", {"action": "force_fail", "_selected_action": [unpaid]}
+        )
+        for _ in range(2):
+            run_engine()
+            run_side_effect_jobs("orders.kitchen")
+    assert order(ada, cooking)["state"] == "fulfilled"
+    failed = order(ada, unpaid)
+    assert (failed["state"], failed["reason"]) == ("payment_failed", "failed by an operator")
+    assert stock(lamp) == 8  # the fulfilled one's unit; the failed order's two came back
+    actors = {e.actor for e in get_store().read(unpaid)} | {
+        e.actor for e in get_store().read(cooking)
+    }
+    assert operator.account_id in actors  # each action is an event, with the operator as actor

@@ -41,6 +41,7 @@ from apps.orders.aggregates import STREAM_TYPE as ORDER
 from apps.orders.aggregates import OrderClosed, WrongState
 from apps.orders.events import (
     FulfilmentAttemptFailed,
+    FulfilmentRetried,
     FulfilmentStarted,
     OrderCancelled,
     OrderFulfilled,
@@ -311,6 +312,7 @@ def test_an_order_from_placed_to_fulfilled_and_repeats_that_change_nothing(shop:
         FulfilmentAttemptFailed(ORD, 1, "oven cold")
     ]
     assert shop.when(orders.RecordFulfilmentFailure(ORD, 1, "oven cold")) == []
+    assert shop.when(orders.RetryFulfilment(ORD)) == [FulfilmentRetried(ORD)]  # an operator's
     assert shop.when(orders.CompleteFulfilment(ORD)) == [OrderFulfilled(ORD)]
     with pytest.raises(OrderClosed):
         shop.when(orders.CancelOrder(ORD, "too late"))
@@ -363,7 +365,7 @@ def command_classes() -> list[type]:
 
 
 def test_every_command_class_has_a_handler() -> None:
-    assert len(command_classes()) == 34
+    assert len(command_classes()) == 35
     assert set(command_classes()) == set(HANDLERS)
 
 
