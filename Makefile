@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 WEB_PORT ?= 8000
 export WEB_PORT
 
-PHONY_BENCH := bench bench-eventstore bench-projections bench-http wrk mutate
+PHONY_BENCH := bench bench-eventstore bench-projections bench-http bench-orders wrk mutate
 .PHONY: $(PHONY_BENCH) run test unit pytest lint venv stack-up stack-down stack-status stack-reset migrate topics clean
 
 $(STAMP): pyproject.toml
@@ -97,6 +97,10 @@ wrk:
 
 bench-http: stack-up wrk
 	$(PY) -m bench.http_bench $(BENCH_ARGS)
+
+# Orders placed a second over HTTP, and placed-to-fulfilled latency, beside a price change.
+bench-orders: stack-up wrk
+	$(PY) -m bench.orders_bench $(BENCH_ARGS)
 
 # Every scenario, one report (JSON, markdown, charts) in bench/results/. BENCH_ARGS="--quick".
 bench: stack-up wrk $(PEER_VENV)/.installed
