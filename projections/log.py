@@ -185,3 +185,14 @@ def poll(consumer: Consumer, timeout: float, most: int) -> list[Message]:
         if error is not None:
             raise KafkaException(error)
     return messages
+
+
+def close_consumers() -> None:
+    """Close this process's consumers (the catch-up one of this thread, the follower's): before
+    a fork, so that no librdkafka thread holds a lock the forked process would wait on."""
+    existing: Consumer | None = getattr(_local, "consumer", None)
+    if existing is not None:
+        existing.close()
+        _local.consumer = None
+        _local.assigned = None
+    drop_follower_consumer()

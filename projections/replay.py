@@ -156,6 +156,7 @@ def _rebuild_in_processes(
 
     reported = done()
     connections.close_all()  # no connection shared with the children
+    log.close_consumers()  # no librdkafka thread running (and holding its locks) at the fork
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_in_child) as pool:
         futures = [pool.submit(_rebuild_one, projection.name, t, p, batch_size) for t, p in parts]

@@ -64,6 +64,8 @@ def live_system(transactional_db: None, isolated_servers: None, tmp_path: Path) 
         "-c",
         "2",
         queues="default,projections,side_effects,notifications,orders",
+        # The simulated payment provider answers over HTTP, on the webhook, as a real one would.
+        env={"PAYMENTS_CALLBACK_URL": f"http://127.0.0.1:{port}/api/v1/payments/callback/"},
     )
     follower = start_follower(logs / "follower.log", slice_seconds=10)
     processes = [web, relay, worker, follower]

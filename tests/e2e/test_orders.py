@@ -1,6 +1,7 @@
 """Orders over HTTP only, against the running system (web, worker with the simulated payment
 provider and the kitchen, follower, relay): an order placed, paid through the provider's signed
-callback and fulfilled; and 100 orders racing for the last 10 units."""
+callback on the web server's webhook and fulfilled; and 100 orders racing for the last 10
+units."""
 
 from __future__ import annotations
 

@@ -131,9 +131,14 @@ def test_orders_survive_a_worker_killed_at_random_moments(own_topics: str, tmp_p
         "WHERE event_type = 'orders.PaymentRequested'"
     )
 
-    # A rebuild of every read model decides nothing and asks for no payment.
+    # A rebuild of every read model decides nothing, asks for no payment and sends no mail.
     events = count("SELECT count(*) FROM es_event")
+    mail = count("SELECT count(*) FROM proj_side_effect WHERE effect = 'notifications.delivery'")
     call_command("replay_projections", "--all", "--jobs", "1")
     assert count("SELECT count(*) FROM es_event") == events
     assert count("SELECT count(*) FROM proj_side_effect WHERE effect = 'orders.payments'") == jobs
+    assert (
+        count("SELECT count(*) FROM proj_side_effect WHERE effect = 'notifications.delivery'")
+        == mail
+    )
     assert Decimal(requests) > 0
