@@ -10,6 +10,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+LINKS = ("schema", "docs", "redoc", "health", "ready")
+
 
 class ApiRootApi(APIView):
     permission_classes = [AllowAny]
@@ -20,7 +22,10 @@ class ApiRootApi(APIView):
         responses={
             200: inline_serializer(
                 "ApiRoot",
-                {name: serializers.URLField() for name in ("schema", "docs", "health", "ready")},
+                {
+                    name: serializers.URLField()
+                    for name in ("schema", "docs", "redoc", "health", "ready")
+                },
             )
         },
     )
@@ -29,6 +34,7 @@ class ApiRootApi(APIView):
             {
                 "schema": request.build_absolute_uri(reverse("api-schema")),
                 "docs": request.build_absolute_uri(reverse("api-docs")),
+                "redoc": request.build_absolute_uri(reverse("api-redoc")),
                 "health": request.build_absolute_uri(reverse("healthz")),
                 "ready": request.build_absolute_uri(reverse("readyz")),
             }

@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from config import views
 from config.api import ApiRootApi
+from config.docs import SpectacularRedocView, SwaggerView
 from config.metrics import metrics
 
 urlpatterns = [
@@ -18,5 +19,6 @@ urlpatterns = [
     path("api/v1/", include("apps.orders.api.urls")),
     path("api/v1/", include("apps.notifications.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
 ]

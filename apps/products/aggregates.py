@@ -18,11 +18,10 @@ from apps.products.events import (
     StockReserved,
 )
 from apps.shared.errors import DomainError, InvalidCommand
+from apps.shared.money import CURRENCIES
 from eventstore.aggregate import Aggregate, applies
 
 STREAM_TYPE = "products.Product"
-# ISO 4217 codes the shop prices in, with their minor units.
-CURRENCIES = {"EUR": 2, "USD": 2, "GBP": 2, "CHF": 2, "SEK": 2, "PLN": 2, "JPY": 0}
 MAX_PRICE = Decimal("1000000")
 MAX_QUANTITY = 1_000_000
 

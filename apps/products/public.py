@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from apps.products.aggregates import CURRENCIES
 from apps.products.models import CatalogEntry
+from apps.shared.money import to_minor
 from eventstore.runtime import get_store
 
 PRODUCT_STREAM_TYPE = "products.Product"
@@ -36,6 +36,6 @@ def quote(product_ids: Iterable[str]) -> dict[str, Quote]:
         product_id__in=list(product_ids), published=True, discontinued=False
     ).values_list("product_id", "price", "currency")
     return {
-        product_id: Quote(int(price.scaleb(CURRENCIES[currency])), currency)
+        product_id: Quote(to_minor(price, currency), currency)
         for product_id, price, currency in on_sale
     }

@@ -11,8 +11,10 @@ from django_redis import get_redis_connection
 
 from apps.products.models import CatalogEntry, PriceHistoryEntry
 from apps.products.read_models import Details, Leaderboards
+from apps.shared.money import amount
 
 TOP = 20
+BOARDS = ("most-watched", "most-viewed", "lowest-stock", "low-stock")
 
 
 def views_key() -> str:
@@ -25,7 +27,11 @@ def catalog() -> QuerySet[CatalogEntry]:
     return CatalogEntry.objects.filter(published=True, discontinued=False)
 
 
-def price_history(product_id: str) -> QuerySet[PriceHistoryEntry]:
+def price_history(product_id: str, *, staff: bool) -> QuerySet[PriceHistoryEntry] | None:
+    """Each price a product had; None when the reader may not see the product (it is not in
+    the catalog and the reader is not staff), as for its page."""
+    if not staff and not catalog().filter(product_id=product_id).exists():
+        return None
     return PriceHistoryEntry.objects.filter(product_id=product_id)
 
 
@@ -40,6 +46,7 @@ def product_page(product_id: str, *, staff: bool) -> dict[str, Any] | None:
     views = client.zincrby(views_key(), 1, product_id)
     return {
         **product,
+        "price": amount(product["price"], product["currency"]),
         "stock": int(product["stock"]),
         "published": product["published"] == "1",
         "discontinued": product["discontinued"] == "1",

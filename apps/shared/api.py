@@ -21,7 +21,7 @@ from typing import Any
 
 from django.http import Http404
 from django.urls import register_converter
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -30,6 +30,7 @@ from rest_framework.views import exception_handler
 
 from apps.shared.bus import Context
 from apps.shared.errors import DomainError
+from apps.shared.money import AMOUNT_PATTERN, amount, from_minor
 from eventstore.consistency import TOKEN_HEADER, InvalidToken
 from eventstore.errors import IdempotencyConflict, UniquenessError
 from eventstore.idempotency import CommandResult
@@ -122,17 +123,24 @@ def context(request: Request, *, conditional: bool = True) -> Context:
     )
 
 
-COMMAND_RESULT = inline_serializer(
-    "CommandResult",
-    {
-        "id": serializers.CharField(),
-        "version": serializers.IntegerField(),
-        "token": serializers.CharField(),
-    },
-)
+class CommandResultOutput(serializers.Serializer):  # type: ignore[type-arg]
+    """What every command answers (`CommandResult` in the schema)."""
+
+    id = serializers.CharField(help_text="The aggregate's id.")
+    version = serializers.IntegerField(help_text="Its version after the command.")
+    token = serializers.CharField(help_text="The consistency token (also in a header).")
+
+    class Meta:
+        ref_name = "CommandResult"
 
 
-def command_response(result: CommandResult, *, created: bool = False) -> Response:
+COMMAND_RESULT = CommandResultOutput
+
+
+def command_response(
+    result: CommandResult, *, created: bool = False, location: str | None = None
+) -> Response:
+    """A command's answer; a create says where its resource is read (`Location`)."""
     response = Response(
         {"id": result.stream_id, "version": result.version, "token": result.token},
         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -141,6 +149,8 @@ def command_response(result: CommandResult, *, created: bool = False) -> Respons
     response[TOKEN_HEADER] = result.token
     if result.replayed:
         response["Idempotent-Replayed"] = "true"
+    if location is not None:
+        response["Location"] = location
     return response
 
 
@@ -187,6 +197,31 @@ class Money(serializers.DecimalField):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_digits=12, decimal_places=4, **kwargs)
+
+
+@extend_schema_field({"type": "string", "pattern": AMOUNT_PATTERN, "example": "12.50"})
+class Amount(serializers.Field):  # type: ignore[type-arg]
+    """An output amount, formatted by the currency in the `currency` attribute (or key) of the
+    same object; `minor=True` when the value is held in minor units (an int of cents)."""
+
+    def __init__(self, currency_field: str = "currency", *, minor: bool = False, **kwargs: Any):
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+        self.currency_field = currency_field
+        self.minor = minor
+
+    def get_attribute(self, instance: Any) -> Any:
+        value = super().get_attribute(instance)
+        currency = (
+            instance[self.currency_field]
+            if isinstance(instance, Mapping)
+            else getattr(instance, self.currency_field)
+        )
+        return None if value is None else (value, currency)
+
+    def to_representation(self, value: Any) -> str:
+        raw, currency = value
+        return from_minor(raw, currency) if self.minor else amount(raw, currency)
 
 
 class UuidStr:

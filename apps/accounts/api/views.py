@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
@@ -85,18 +86,25 @@ class AccountRegisterApi(PublicApi):
         email = serializers.EmailField(max_length=254)
         password = Password()
 
+        example = {"email": "ada@example.com", "password": "correct horse battery staple"}
+
     @extend_schema(request=Input, responses={201: COMMAND_RESULT}, summary="Register an account")
     def post(self, request: Request) -> Response:
         data = strict(self.Input, request)
         _check_password(data["password"], data["email"])
         result = dispatch(c.RegisterAccount(data["email"], data["password"]), context(request))
-        return command_response(result, created=True)
+        location = reverse("account-detail", args=[result.stream_id])
+        return command_response(result, created=True, location=location)
 
 
 class LoginApi(PublicApi):
+    errors = (403, 429)  # a locked account; too many attempts
+
     class Input(InputSerializer):
         email = serializers.CharField(max_length=254)
         password = Password()
+
+        example = {"email": "ada@example.com", "password": "correct horse battery staple"}
 
     @extend_schema(
         request=Input,
@@ -126,6 +134,8 @@ class LoginApi(PublicApi):
 
 
 class SafeRefreshSerializer(TokenRefreshSerializer):
+    example = {"refresh": "<the refresh token from /auth/token/>"}
+
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
         try:
             return super().validate(attrs)
@@ -154,6 +164,8 @@ class LogoutApi(APIView):
     class Input(InputSerializer):
         refresh = serializers.CharField(max_length=2000)
 
+        example = {"refresh": "<the refresh token from /auth/token/>"}
+
     @extend_schema(request=Input, responses={204: None}, summary="Log out: blacklist the token")
     def post(self, request: Request) -> Response:
         data = strict(self.Input, request)
@@ -169,6 +181,8 @@ class LogoutApi(APIView):
 
 class AccountMeApi(APIView):
     permission_classes = [IsAuthenticatedAccount]
+    etag = True
+    errors = (404,)  # erased
 
     @extend_schema(responses={200: AccountOutput}, summary="The caller's account")
     def get(self, request: Request) -> Response:
@@ -183,6 +197,7 @@ def _account_response(record: AccountRecord) -> Response:
 
 class AccountDetailApi(APIView):
     permission_classes = [IsAuthenticatedAccount]
+    etag = True
 
     @extend_schema(responses={200: AccountOutput}, summary="An account (owner or staff)")
     def get(self, request: Request, account_id: str) -> Response:
@@ -193,9 +208,16 @@ class AccountDetailApi(APIView):
 class PasswordChangeApi(APIView):
     permission_classes = [IsAuthenticatedAccount]
 
+    errors = (410,)
+
     class Input(InputSerializer):
         old_password = Password()
         new_password = Password()
+
+        example = {
+            "old_password": "correct horse battery staple",
+            "new_password": "a longer and newer passphrase",
+        }
 
     @extend_schema(request=Input, responses={200: COMMAND_RESULT}, summary="Change my password")
     def post(self, request: Request) -> Response:
@@ -213,9 +235,12 @@ class PasswordChangeApi(APIView):
 
 class RoleGrantApi(APIView):
     permission_classes = [IsAdmin]
+    errors = (410,)
 
     class Input(InputSerializer):
         role = serializers.ChoiceField(choices=ROLES)
+
+        example = {"role": "staff"}
 
     @extend_schema(request=Input, responses={200: COMMAND_RESULT}, summary="Grant a role (admin)")
     def post(self, request: Request, account_id: str) -> Response:
@@ -226,6 +251,7 @@ class RoleGrantApi(APIView):
 
 class RoleRevokeApi(APIView):
     permission_classes = [IsAdmin]
+    errors = (410,)
 
     @extend_schema(responses={200: COMMAND_RESULT}, summary="Revoke a role (admin)")
     def delete(self, request: Request, account_id: str, role: str) -> Response:
@@ -235,9 +261,12 @@ class RoleRevokeApi(APIView):
 
 class AccountLockApi(APIView):
     permission_classes = [IsStaff]
+    errors = (410,)
 
     class Input(InputSerializer):
         reason = serializers.CharField(max_length=200)
+
+        example = {"reason": "chargeback under review"}
 
     @extend_schema(request=Input, responses={200: COMMAND_RESULT}, summary="Lock (staff)")
     def post(self, request: Request, account_id: str) -> Response:
@@ -248,6 +277,7 @@ class AccountLockApi(APIView):
 
 class AccountUnlockApi(APIView):
     permission_classes = [IsStaff]
+    errors = (410,)
 
     @extend_schema(request=None, responses={200: COMMAND_RESULT}, summary="Unlock (staff)")
     def post(self, request: Request, account_id: str) -> Response:
@@ -257,6 +287,7 @@ class AccountUnlockApi(APIView):
 
 class AccountEraseApi(APIView):
     permission_classes = [IsAuthenticatedAccount]
+    errors = (410,)
 
     @extend_schema(
         request=None,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import django_filters
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -70,24 +72,26 @@ class InboxApi(generics.ListAPIView):  # type: ignore[type-arg]
     filterset_class = InboxFilter
     filter_backends = [DjangoFilterBackend]
     ordering = ("-created_at",)
+    read_models = READ_MODELS
 
     def get_queryset(self) -> QuerySet[InboxEntry]:
         return queries.inbox(self.request.user.username)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        freshness = wait_for_request(request, READ_MODELS)
+        freshness = wait_for_request(request, self.read_models)
         return mark(super().list(request, *args, **kwargs), freshness)
 
 
 class UnreadCountApi(APIView):
     permission_classes = [IsAuthenticatedAccount]
+    read_models = ["notifications.unread"]
 
     @extend_schema(
         responses={200: inline_serializer("UnreadCount", {"unread": serializers.IntegerField()})},
         summary="How many of my notifications are unread (from Redis)",
     )
     def get(self, request: Request) -> Response:
-        freshness = wait_for_request(request, ["notifications.unread"])
+        freshness = wait_for_request(request, self.read_models)
         unread = queries.unread_count(request.user.username)
         return mark(Response({"unread": unread}), freshness)
 
@@ -114,10 +118,25 @@ class NotificationReadAllApi(APIView):
     @extend_schema(
         request=None,
         responses={200: inline_serializer("ReadAll", {"marked": serializers.IntegerField()})},
+        parameters=[
+            OpenApiParameter(
+                "X-Correlation-ID", OpenApiTypes.UUID, OpenApiParameter.HEADER, required=False
+            ),
+            OpenApiParameter(
+                TOKEN_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                response=[200],
+                description="The last read's token, when one was marked.",
+            ),
+        ],
         summary="Mark all my notifications read",
     )
     def post(self, request: Request) -> Response:
-        results = mark_all_read(request.user.username, context(request, conditional=False))
+        # Many commands: one Idempotency-Key cannot stand for them all (marking read is
+        # idempotent anyway), so the batch takes none.
+        ctx = replace(context(request, conditional=False), idempotency_key=None)
+        results = mark_all_read(request.user.username, ctx)
         response = Response({"marked": len(results)})
         if results:
             # Each read is its own write; the last one's token covers the read models' order

@@ -9,9 +9,10 @@ from typing import Any
 import django_filters
 from django.db.models import QuerySet
 from django.http import Http404
+from django.urls import reverse
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -25,16 +26,33 @@ from apps.orders.aggregates import MAX_LINES, MAX_QUANTITY
 from apps.orders.events import STATES
 from apps.orders.handlers import place_order
 from apps.orders.models import OrderStep, OrderView
-from apps.shared.api import COMMAND_RESULT, InputSerializer, command_response, context, strict
+from apps.shared.api import (
+    COMMAND_RESULT,
+    Amount,
+    InputSerializer,
+    command_response,
+    context,
+    strict,
+)
 from apps.shared.bus import dispatch
+from apps.shared.money import AMOUNT_PATTERN, from_minor
 from eventstore.consistency import mark, wait_for_request
 
 READ_MODELS = ["orders.orders", "orders.timeline"]
 MAX_IDLE = 60 * 24 * 366  # minutes: a year
 
 
+class OrderLineOutput(serializers.Serializer):  # type: ignore[type-arg]
+    product_id = serializers.CharField()
+    quantity = serializers.IntegerField()
+    unit_price = Amount(minor=True, help_text="The catalog's price when the order was placed.")
+    currency = serializers.CharField()
+
+
 class OrderOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
     id = serializers.CharField(source="order_id")
+    lines = OrderLineOutput(many=True)
+    totals = serializers.SerializerMethodField(help_text="The amount due, by currency.")
 
     class Meta:
         model = OrderView
@@ -49,6 +67,12 @@ class OrderOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
             "placed_at",
             "updated_at",
         )
+
+    @extend_schema_field(
+        {"type": "object", "additionalProperties": {"type": "string", "pattern": AMOUNT_PATTERN}}
+    )
+    def get_totals(self, obj: OrderView) -> dict[str, str]:
+        return {currency: from_minor(units, currency) for currency, units in obj.totals.items()}
 
 
 class StepOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
@@ -78,15 +102,19 @@ class OrdersApi(generics.ListAPIView):  # type: ignore[type-arg]
     permission_classes = [IsAuthenticatedAccount]
     serializer_class = OrderOutput
     ordering = ("-placed_at",)
+    read_models = READ_MODELS
+    conditional = False  # a new order has no version to match
 
     class Input(InputSerializer):
         lines = serializers.ListField(child=LineInput(), min_length=1, max_length=MAX_LINES)
+
+        example = {"lines": [{"product_id": "0b7e3f4e-8a4f-4c1e-9f57-3f0c2a1d5e6b", "quantity": 2}]}
 
     def get_queryset(self) -> QuerySet[OrderView]:
         return queries.orders_of(self.request.user.username)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        freshness = wait_for_request(request, READ_MODELS)
+        freshness = wait_for_request(request, self.read_models)
         return mark(super().list(request, *args, **kwargs), freshness)
 
     @extend_schema(request=Input, responses={201: COMMAND_RESULT}, summary="Place an order")
@@ -94,7 +122,8 @@ class OrdersApi(generics.ListAPIView):  # type: ignore[type-arg]
         data = strict(self.Input, request)
         wanted = [(str(line["product_id"]), line["quantity"]) for line in data["lines"]]
         result = place_order(request.user.username, wanted, context(request, conditional=False))
-        return command_response(result, created=True)
+        location = reverse("order", args=[result.stream_id])
+        return command_response(result, created=True, location=location)
 
 
 class StaffOrderFilter(django_filters.FilterSet):
@@ -135,10 +164,12 @@ class OrderApi(APIView):
     """GET: an order with its timeline (its customer, or staff)."""
 
     permission_classes = [IsAuthenticatedAccount]
+    read_models = READ_MODELS
+    etag = True
 
     @extend_schema(responses={200: OrderPageOutput}, summary="An order and its timeline")
     def get(self, request: Request, order_id: str) -> Response:
-        freshness = wait_for_request(request, READ_MODELS)
+        freshness = wait_for_request(request, self.read_models)
         found = _visible(request, order_id)
         response = Response(OrderPageOutput(found).data)
         response["ETag"] = f'"{found.version}"'
@@ -152,6 +183,8 @@ class OrderCancelApi(APIView):
 
     class Input(InputSerializer):
         reason = serializers.CharField(max_length=500, required=False, default="")
+
+        example = {"reason": "ordered twice by mistake"}
 
     @extend_schema(request=Input, responses={200: COMMAND_RESULT}, summary="Cancel an order")
     def post(self, request: Request, order_id: str) -> Response:
@@ -168,10 +201,21 @@ class PaymentCallbackApi(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes: list[type] = []
+    command_context = False  # the provider's callback, not a client's command
+    errors = (401,)  # a bad signature
 
     @extend_schema(
         request={"application/json": {"type": "object"}},
         responses={200: COMMAND_RESULT},
+        parameters=[
+            OpenApiParameter(
+                "X-Signature",
+                str,
+                OpenApiParameter.HEADER,
+                required=True,
+                description="`sha256=<hex>`: HMAC-SHA256 of the body with the shared secret.",
+            )
+        ],
         summary="A payment provider's callback (HMAC-signed in X-Signature)",
     )
     def post(self, request: Request) -> Response:

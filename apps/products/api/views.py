@@ -8,8 +8,9 @@ from typing import Any
 import django_filters
 from django.db.models import QuerySet
 from django.http import Http404
+from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import filters, generics, serializers
 from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
@@ -19,10 +20,11 @@ from rest_framework.views import APIView
 from apps.accounts.public import IsStaff, is_staff
 from apps.products import commands as c
 from apps.products import queries
-from apps.products.aggregates import CURRENCIES
 from apps.products.models import CatalogEntry, PriceHistoryEntry
 from apps.shared.api import (
     COMMAND_RESULT,
+    Amount,
+    CommandResultOutput,
     InputSerializer,
     Money,
     command_response,
@@ -31,12 +33,13 @@ from apps.shared.api import (
 )
 from apps.shared.bus import dispatch
 from apps.shared.filters import BoundedSearch, true_false
+from apps.shared.money import CURRENCIES
 from eventstore.consistency import mark, wait_for_request
 
 
 class CatalogOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
     id = serializers.CharField(source="product_id")
-    price = serializers.DecimalField(max_digits=14, decimal_places=2)
+    price = Amount()
 
     class Meta:
         model = CatalogEntry
@@ -86,6 +89,7 @@ class ProductsApi(generics.ListAPIView):  # type: ignore[type-arg]
     search_fields = ("name", "description")
     ordering_fields = ("price", "name", "created_at")
     ordering = ("-created_at",)
+    read_models = ["products.catalog"]
 
     class Input(InputSerializer):
         sku = serializers.CharField(max_length=64)
@@ -94,35 +98,68 @@ class ProductsApi(generics.ListAPIView):  # type: ignore[type-arg]
         price = Money()
         currency = serializers.ChoiceField(choices=list(CURRENCIES))
 
+        example = {
+            "sku": "MUG-001",
+            "name": "Enamel mug",
+            "description": "Holds 350 ml.",
+            "price": "12.50",
+            "currency": "EUR",
+        }
+
     def get_queryset(self) -> QuerySet[CatalogEntry]:
         return queries.catalog()
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        freshness = wait_for_request(request, ["products.catalog"])
+        freshness = wait_for_request(request, self.read_models)
         return mark(super().list(request, *args, **kwargs), freshness)
 
     @extend_schema(request=Input, responses={201: COMMAND_RESULT}, summary="Create a product")
     def post(self, request: Request) -> Response:
         data = strict(self.Input, request)
         result = dispatch(c.CreateProduct(**data), context(request))
-        return command_response(result, created=True)
+        location = reverse("product", args=[result.stream_id])
+        return command_response(result, created=True, location=location)
+
+
+class ProductPageOutput(serializers.Serializer):  # type: ignore[type-arg]
+    """For the schema: the page is built from the Redis hash by `queries.product_page`."""
+
+    id = serializers.CharField()
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    price = Amount()
+    currency = serializers.CharField()
+    stock = serializers.IntegerField()
+    published = serializers.BooleanField()
+    discontinued = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    version = serializers.IntegerField()
+    views = serializers.IntegerField(help_text="Page views, this one included.")
+
+    class Meta:
+        ref_name = "ProductPage"
 
 
 class ProductApi(APIView):
     """GET: a product's page, from the Redis cache (counts a view); PATCH: rename, describe."""
 
     permission_classes = [StaffWrites]
+    read_models = ["products.details"]
+    etag = True
 
     class Input(InputSerializer):
         name = serializers.CharField(max_length=200, required=False)
         description = serializers.CharField(max_length=5000, allow_blank=True, required=False)
 
+        example = {"name": "Enamel mug, blue", "description": "Holds 350 ml; blue rim."}
+
     @extend_schema(
-        responses={200: inline_serializer("ProductDetail", {"id": serializers.CharField()})},
+        responses={200: ProductPageOutput},
         summary="A product (published ones for everyone, any for staff)",
     )
     def get(self, request: Request, product_id: str) -> Response:
-        freshness = wait_for_request(request, ["products.details"])
+        freshness = wait_for_request(request, self.read_models)
         body = queries.product_page(product_id, staff=is_staff(request.user))
         if body is None:
             raise Http404
@@ -145,6 +182,8 @@ class PriceChangeApi(APIView):
         price = Money()
         currency = serializers.ChoiceField(choices=list(CURRENCIES))
 
+        example = {"price": "9.99", "currency": "EUR"}
+
     @extend_schema(request=Input, responses={200: COMMAND_RESULT}, summary="Change the price")
     def post(self, request: Request, product_id: str) -> Response:
         data = strict(self.Input, request)
@@ -158,11 +197,20 @@ class StockReceiveApi(APIView):
     class Input(InputSerializer):
         quantity = serializers.IntegerField(min_value=1, max_value=1_000_000)
 
+        example = {"quantity": 24}
+
     @extend_schema(request=Input, responses={200: COMMAND_RESULT}, summary="Receive stock")
     def post(self, request: Request, product_id: str) -> Response:
         data = strict(self.Input, request)
         result = dispatch(c.ReceiveStock(product_id, **data), context(request))
         return command_response(result)
+
+
+class ReservationOutput(CommandResultOutput):
+    reservation_id = serializers.CharField()
+
+    class Meta:
+        ref_name = "Reservation"
 
 
 class ReservationsApi(APIView):
@@ -172,18 +220,12 @@ class ReservationsApi(APIView):
         quantity = serializers.IntegerField(min_value=1, max_value=1_000_000)
         reservation_id = serializers.UUIDField(required=False)
 
+        example = {"quantity": 2, "reservation_id": "0b7e3f4e-8a4f-4c1e-9f57-3f0c2a1d5e6b"}
+
     @extend_schema(
         request=Input,
         responses={
-            200: inline_serializer(
-                "Reservation",
-                {
-                    "id": serializers.CharField(),
-                    "version": serializers.IntegerField(),
-                    "token": serializers.CharField(),
-                    "reservation_id": serializers.CharField(),
-                },
-            )
+            200: ReservationOutput,
         },
         summary="Reserve stock (409 when there is not enough)",
     )
@@ -227,6 +269,9 @@ ProductDiscontinueApi = _availability("discontinue")
 
 
 class PriceHistoryOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+    old_price = Amount(allow_null=True)
+    new_price = Amount()
+
     class Meta:
         model = PriceHistoryEntry
         fields = ("version", "old_price", "new_price", "currency", "changed_at")
@@ -240,7 +285,12 @@ class PriceHistoryApi(generics.ListAPIView):  # type: ignore[type-arg]
     queryset = PriceHistoryEntry.objects.none()  # for the schema; get_queryset filters
 
     def get_queryset(self) -> QuerySet[PriceHistoryEntry]:
-        return queries.price_history(self.kwargs.get("product_id", ""))
+        found = queries.price_history(
+            self.kwargs.get("product_id", ""), staff=is_staff(self.request.user)
+        )
+        if found is None:
+            raise Http404
+        return found
 
 
 class LeaderboardApi(APIView):
@@ -252,9 +302,17 @@ class LeaderboardApi(APIView):
         responses={
             200: inline_serializer(
                 "Leaderboard",
-                {"board": serializers.CharField(), "entries": serializers.ListField()},
+                {
+                    "board": serializers.CharField(),
+                    "entries": serializers.ListField(
+                        child=serializers.JSONField(),
+                        help_text="`{id, score}` per product, best first; product ids for "
+                        "`low-stock`.",
+                    ),
+                },
             )
         },
+        parameters=[OpenApiParameter("board", str, OpenApiParameter.PATH, enum=queries.BOARDS)],
         summary="most-watched | most-viewed | lowest-stock | low-stock",
     )
     def get(self, request: Request, board: str) -> Response:

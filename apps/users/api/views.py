@@ -67,6 +67,9 @@ class ProfileOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
 
 class ProfileMeApi(APIView):
     permission_classes = [IsAuthenticatedAccount]
+    read_models = ["users.profiles"]
+    etag = True
+    errors = (404, 410)  # not created yet or erased; erased
 
     class Input(InputSerializer):
         display_name = serializers.CharField(max_length=100, allow_blank=True, required=False)
@@ -75,12 +78,14 @@ class ProfileMeApi(APIView):
         time_zone = serializers.CharField(max_length=64, required=False)
         avatar_url = serializers.URLField(max_length=500, allow_blank=True, required=False)
 
+        example = {"display_name": "Ada", "bio": "Counts things.", "time_zone": "Europe/London"}
+
     @extend_schema(
         responses={200: ProfileOutput},
         summary="My profile (send X-Consistency-Token to see your last write)",
     )
     def get(self, request: Request) -> Response:
-        freshness = wait_for_request(request, ["users.profiles"])
+        freshness = wait_for_request(request, self.read_models)
         profile = queries.profile(request.user.username)
         if profile is None:
             raise Http404
@@ -96,6 +101,7 @@ class ProfileMeApi(APIView):
 
 class PreferencesApi(APIView):
     permission_classes = [IsAuthenticatedAccount]
+    errors = (410,)
 
     class Input(InputSerializer):
         kinds = serializers.ListField(
@@ -104,6 +110,8 @@ class PreferencesApi(APIView):
         channels = serializers.ListField(
             child=serializers.ChoiceField(choices=CHANNELS), max_length=10
         )
+
+        example = {"kinds": ["price_drop"], "channels": ["email", "inbox"]}
 
     @extend_schema(
         request=Input, responses={200: COMMAND_RESULT}, summary="Set my notification preferences"
@@ -118,9 +126,12 @@ class PreferencesApi(APIView):
 
 class WatchlistApi(APIView):
     permission_classes = [IsAuthenticatedAccount]
+    errors = (410,)
 
     class Input(InputSerializer):
         product_id = serializers.UUIDField()
+
+        example = {"product_id": "0b7e3f4e-8a4f-4c1e-9f57-3f0c2a1d5e6b"}
 
     @extend_schema(request=Input, responses={200: COMMAND_RESULT}, summary="Watch a product")
     def post(self, request: Request) -> Response:
@@ -130,6 +141,7 @@ class WatchlistApi(APIView):
 
 class WatchlistItemApi(APIView):
     permission_classes = [IsAuthenticatedAccount]
+    errors = (410,)
 
     @extend_schema(responses={200: COMMAND_RESULT}, summary="Stop watching a product")
     def delete(self, request: Request, product_id: str) -> Response:
@@ -138,6 +150,7 @@ class WatchlistItemApi(APIView):
 
 class ProfileCardApi(APIView):
     permission_classes = [AllowAny]
+    read_models = ["users.cards"]
 
     @extend_schema(
         responses={
@@ -154,7 +167,7 @@ class ProfileCardApi(APIView):
         summary="A public profile card (from the Redis cache)",
     )
     def get(self, request: Request, profile_id: str) -> Response:
-        freshness = wait_for_request(request, ["users.cards"])
+        freshness = wait_for_request(request, self.read_models)
         card = queries.card(profile_id)
         if card is None:
             raise Http404
@@ -202,10 +215,11 @@ class UserDirectoryApi(generics.ListAPIView):  # type: ignore[type-arg]
     search_fields = ("email", "display_name")
     ordering_fields = ("registered_at", "display_name", "email")
     ordering = ("-registered_at",)
+    read_models = ["users.directory"]
 
     def get_queryset(self) -> QuerySet[DirectoryEntry]:
         return queries.directory()
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        freshness = wait_for_request(request, ["users.directory"])
+        freshness = wait_for_request(request, self.read_models)
         return mark(super().list(request, *args, **kwargs), freshness)

@@ -143,6 +143,7 @@ MATRIX = [
     Row("api-root", "GET", every(200)),
     Row("api-schema", "GET", every(200)),
     Row("api-docs", "GET", every(200)),
+    Row("api-redoc", "GET", every(200)),
     Row(
         "account-register",
         "POST",
@@ -269,7 +270,14 @@ MATRIX = [
         setup=shop_product,
         body=lambda c, r: {"price": "9.50", "currency": "EUR"},
     ),
-    Row("product-prices", "GET", every(200), kwargs=product, setup=shop_product),
+    Row(
+        "product-prices",
+        "GET",
+        every(200),
+        kwargs=product,
+        setup=shop_product,
+        read_models=("products.catalog",),  # the history of a product on sale: anyone's
+    ),
     Row(
         "product-stock",
         "POST",

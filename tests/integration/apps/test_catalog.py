@@ -20,14 +20,22 @@ from tests.support.shop import run_engine
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def make(name: str, price: str, stock: int, *, publish: bool = True, text: str = "") -> str:
+def make(
+    name: str,
+    price: str,
+    stock: int,
+    *,
+    publish: bool = True,
+    text: str = "",
+    currency: str = "EUR",
+) -> str:
     pid = dispatch(
         products.CreateProduct(
             sku=f"SKU-{uuid.uuid4().hex[:10]}",
             name=name,
             description=text,
             price=Decimal(price),
-            currency="EUR",
+            currency=currency,
         )
     ).stream_id
     if stock:
@@ -87,11 +95,11 @@ def test_price_history_and_leaderboards() -> None:
     fan = person()
     dispatch(users.WatchProduct(profile_id=fan.account_id, product_id=pid))
     dispatch(products.ReserveStock(product_id=pid, reservation_id=str(uuid.uuid4()), quantity=8))
-    run_engine("products.price_history", "products.leaderboards")
+    run_engine("products.catalog", "products.price_history", "products.leaderboards")
     history = anonymous().get(reverse("product-prices", kwargs={"product_id": pid})).json()
     assert [(h["old_price"], h["new_price"]) for h in history["results"]] == [
-        ("30.0000", "25.0000"),
-        (None, "30.0000"),
+        ("30.00", "25.00"),
+        (None, "30.00"),
     ]
     staff = person("staff").client()
 
@@ -102,6 +110,32 @@ def test_price_history_and_leaderboards() -> None:
     assert {"id": pid, "score": 2} in board("lowest-stock")
     assert pid in board("low-stock")
     assert staff.get(reverse("product-leaderboard", kwargs={"board": "nope"})).status_code == 404
+
+
+def test_an_unpublished_products_price_history_is_hidden_like_its_page() -> None:
+    hidden = make("Prototype", "99.00", 1, publish=False)
+    dispatch(products.ChangePrice(product_id=hidden, price=Decimal("80.00"), currency="EUR"))
+    run_engine("products.catalog", "products.price_history", "products.details")
+    for client in (anonymous(), person().client()):
+        assert_refused(client.get(reverse("product", args=[hidden])), 404)
+        assert_refused(client.get(reverse("product-prices", args=[hidden])), 404)
+    staff = person("staff").client()
+    history = staff.get(reverse("product-prices", args=[hidden])).json()["results"]
+    assert [h["new_price"] for h in history] == ["80.00", "99.00"]
+
+
+def test_money_is_written_in_the_currencys_minor_units_everywhere() -> None:
+    yen = make("Teapot", "1000", 3, currency="JPY")
+    euro = make("Cup", "12.5", 3)
+    dispatch(products.ChangePrice(product_id=yen, price=Decimal("1200"), currency="JPY"))
+    run_engine("products.catalog", "products.price_history", "products.details")
+    client = anonymous()
+    catalog = {e["id"]: e["price"] for e in client.get(reverse("products")).json()["results"]}
+    assert (catalog[yen], catalog[euro]) == ("1200", "12.50")
+    assert client.get(reverse("product", args=[euro])).json()["price"] == "12.50"
+    assert client.get(reverse("product", args=[yen])).json()["price"] == "1200"
+    history = client.get(reverse("product-prices", args=[yen])).json()["results"]
+    assert [(h["old_price"], h["new_price"]) for h in history] == [("1000", "1200"), (None, "1000")]
 
 
 @pytest.mark.parametrize(
@@ -179,8 +213,10 @@ def test_discontinued_products_refuse_changes_but_keep_history() -> None:
         409,
     )
     assert error["code"] == "discontinued"
-    run_engine("products.price_history")
-    assert anonymous().get(reverse("product-prices", kwargs={"product_id": pid})).json()["results"]
+    run_engine("products.catalog", "products.price_history")
+    assert staff.get(reverse("product-prices", kwargs={"product_id": pid})).json()["results"]
+    # Off sale: its history is hidden from customers, like its page.
+    assert_refused(anonymous().get(reverse("product-prices", kwargs={"product_id": pid})), 404)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.urls import reverse
 from django_redis import get_redis_connection
 
@@ -157,14 +157,17 @@ def test_an_erased_accounts_email_can_register_again() -> None:
 
 def test_staff_log_in_to_the_admin_with_their_email() -> None:
     staff = person("staff")
-    client = anonymous()
+    client = Client()  # the admin's form, not the JSON API
     response = client.post(
         "/admin/login/?next=/admin/", {"username": staff.email.upper(), "password": PASSWORD}
     )
     assert response.status_code == 302 and response["Location"] == "/admin/"
-    assert client.get("/admin/").status_code == 200
+    home = client.get("/admin/")
+    assert home.status_code == 200
+    assert staff.email.encode() in home.content  # greeted by email, not by account id
+    assert staff.account_id.encode() not in home.content
     customer = person()
-    refused = anonymous().post(
+    refused = Client().post(
         "/admin/login/?next=/admin/", {"username": customer.email, "password": PASSWORD}
     )
     assert refused.status_code == 200  # the form again, with an error: not staff

@@ -86,7 +86,9 @@ def test_a_price_change_crosses_few_files_and_seldom_goes_back() -> None:
 
     def change(price: str) -> Any:
         response = staff.post(
-            f"/api/v1/products/{product}/price/", {"price": price, "currency": "EUR"}
+            f"/api/v1/products/{product}/price/",
+            {"price": price, "currency": "EUR"},
+            format="json",
         )
         assert response.status_code == 200, response.content
         return response
