@@ -8,7 +8,7 @@ WEB_PORT ?= 8000
 export WEB_PORT
 
 PHONY_BENCH := bench bench-eventstore bench-projections bench-http bench-orders wrk mutate
-.PHONY: $(PHONY_BENCH) run test unit pytest lint venv stack-up stack-down stack-status stack-reset migrate topics clean
+.PHONY: $(PHONY_BENCH) run test test-browser fuzz unit pytest lint venv stack-up stack-down stack-status stack-reset migrate topics clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,8 +53,22 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
+# Everything but the browser suite (its own target below; CI runs both).
 pytest: stack-up
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest --ignore=tests/browser $(PYTEST_ARGS)
+
+# The pages people open, in Debian's chromium driven by Playwright (installed when missing; no
+# browser download): docs, admin login, catalog action, projection status, dead letters.
+# Screenshots of failures land in .browser-artifacts/.
+test-browser: stack-up
+	$(PY) stack/stack.py browser
+	BROWSER_REQUIRED=1 $(VENV)/bin/pytest tests/browser $(PYTEST_ARGS)
+
+# The API fuzz with a random seed and more cases (make test runs a fixed seed, 12 cases per
+# operation and role). The seed is printed: API_FUZZ_SEED=<it> replays a run.
+fuzz: stack-up
+	API_FUZZ_SEED=$${API_FUZZ_SEED:-random} API_FUZZ_EXAMPLES=$${API_FUZZ_EXAMPLES:-40} \
+		$(VENV)/bin/pytest tests/integration/api/test_fuzz.py -s -q $(PYTEST_ARGS)
 
 test: lint pytest
 

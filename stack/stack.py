@@ -26,7 +26,7 @@ from stack_kafka import Kafka
 from stack_postgres import Postgres
 from stack_rabbitmq import RabbitMQ, ensure_vhost
 from stack_redis import Redis
-from stack_util import LOG_DIR, RUN_DIR, Server, StackError, port_open, say, wait_until
+from stack_util import LOG_DIR, RUN_DIR, Server, StackError, apt_install, port_open, say, wait_until
 
 SERVERS: dict[str, Callable[[], Server]] = {
     "postgres": Postgres,
@@ -112,12 +112,14 @@ def cmd_reset(servers: list[Server]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["up", "down", "status", "reset", "vhost"])
+    parser.add_argument("command", choices=["up", "down", "status", "reset", "vhost", "browser"])
     parser.add_argument("names", nargs="*", help="servers (default: all), or vhost add|delete NAME")
     args = parser.parse_args(argv)
     try:
         if args.command == "vhost":
             return cmd_vhost(args.names)
+        if args.command == "browser":
+            return cmd_browser()
         unknown = [n for n in args.names if n not in SERVERS]
         if unknown:
             raise StackError(
@@ -137,6 +139,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    return 0
+
+
+def cmd_browser() -> int:
+    """Debian's chromium for the browser tests (Playwright drives it: no browser download)."""
+    if not shutil.which("chromium"):
+        apt_install("chromium")
+    say(f"chromium: {shutil.which('chromium')}")
     return 0
 
 

@@ -113,6 +113,8 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Operations are tagged (and their ids named) by the segment after /api/v1/: accounts, ...
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
     # Swagger UI and ReDoc from the app's own static files: the docs work offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
