@@ -138,3 +138,25 @@ def test_the_dead_letter_pages_show_a_parked_event(
     tab.goto(f"/admin/projections/deadletter/{letter.pk}/change/")
     assert "ValueError: bad price" in tab.inner_text("#content")
     page.clean()
+
+
+def test_every_admin_page_and_the_browsable_api_load_nothing_from_another_host(
+    page: Watched, admin_login: tuple[str, str]
+) -> None:
+    from django.contrib import admin
+    from django.urls import reverse
+
+    a_product()
+    run_engine("products.catalog")
+    log_in(page.page, *admin_login)
+    tab = page.page
+    opened = ["/admin/", "/api/v1/", "/api/v1/products/"]
+    for model in admin.site._registry:
+        meta = model._meta
+        opened.append(reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist"))
+    for url in opened:
+        response = tab.goto(url)
+        assert response is not None and response.status == 200, url
+        tab.wait_for_load_state("networkidle")
+    assert len(opened) > 10
+    page.clean()
