@@ -8,7 +8,7 @@ WEB_PORT ?= 8000
 export WEB_PORT
 
 PHONY_BENCH := bench bench-eventstore bench-projections bench-http bench-orders wrk mutate
-.PHONY: $(PHONY_BENCH) run test test-browser fuzz unit pytest lint venv stack-up stack-down stack-status stack-reset migrate topics clean
+.PHONY: $(PHONY_BENCH) run test test-browser fuzz tracing-up unit pytest lint venv stack-up stack-down stack-status stack-reset migrate topics clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ stack-up: $(STAMP)
 
 stack-down:
 	@if test -x $(PY); then $(PY) stack/stack.py down; else $(PYTHON) stack/stack.py down; fi
+
+# Zipkin's server on 127.0.0.1:9411, a trace backend to open in a browser (its jar fetched from
+# Maven Central once per machine; spans kept in memory). Then run with OTEL_TRACES_EXPORTER=zipkin.
+tracing-up: $(STAMP)
+	$(PY) stack/stack.py up zipkin
+	@echo "  Zipkin      http://127.0.0.1:9411/zipkin/   (OTEL_TRACES_EXPORTER=zipkin make run)"
 
 stack-status:
 	@if test -x $(PY); then $(PY) stack/stack.py status; else $(PYTHON) stack/stack.py status; fi

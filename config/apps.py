@@ -11,6 +11,8 @@ class Wiring(AppConfig):
     label = "wiring"
 
     def ready(self) -> None:
+        from config.tracing import set_up
         from config.wiring import wire
 
+        set_up()
         wire()

@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from eventstore.errors import SerializationError, UnknownEventType
+from eventstore.tracing import current_traceparent
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -102,6 +103,9 @@ class Metadata:
     actor: str | None = None
     correlation_id: uuid.UUID | None = None
     causation_id: uuid.UUID | None = None
+    # W3C `traceparent` of the span that wrote the events (None: the store takes the current
+    # span's, if any: see eventstore.tracing).
+    trace_context: str | None = None
 
     def caused_by(self, envelope: EventEnvelope) -> Metadata:
         """Metadata for events written in reaction to `envelope` (same correlation)."""
@@ -128,6 +132,8 @@ class EventEnvelope:
     correlation_id: uuid.UUID | None = None
     causation_id: uuid.UUID | None = None
     position: int | None = field(default=None, compare=False)
+    # The W3C traceparent of the span that appended it: whoever applies it links to that trace.
+    trace_context: str | None = None
 
 
 def new_envelope(
@@ -151,4 +157,5 @@ def new_envelope(
         actor=metadata.actor,
         correlation_id=metadata.correlation_id,
         causation_id=metadata.causation_id,
+        trace_context=metadata.trace_context or current_traceparent(),
     )

@@ -21,6 +21,8 @@ class StoredEvent(models.Model):
     actor = models.CharField(max_length=255, null=True)  # noqa: DJ001 - None: no actor
     correlation_id = models.UUIDField(null=True)
     causation_id = models.UUIDField(null=True)
+    # The W3C traceparent of the span that appended the event (eventstore/tracing.py).
+    trace_context = models.TextField(null=True)  # noqa: DJ001 - None: not traced
     payload = models.JSONField()
 
     class Meta:

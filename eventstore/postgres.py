@@ -41,7 +41,7 @@ _encoder = msgspec.json.Encoder(decimal_format="string")
 
 _EVENT_COLUMNS = (
     "event_id, stream_id, stream_type, stream_version, event_type, schema_version, "
-    "occurred_at, actor, correlation_id, causation_id, payload"
+    "occurred_at, actor, correlation_id, causation_id, trace_context, payload"
 )
 _APPEND_SQL = "SELECT es_append(%s, %s, %s, %s::jsonb, %s, %s::jsonb, %s::jsonb, %s::jsonb)"
 _SELECT = f"SELECT position, {_EVENT_COLUMNS.replace('payload', 'payload::text')} FROM es_event"
@@ -294,6 +294,7 @@ def _envelope(registry: EventRegistry, row: Sequence[Any]) -> EventEnvelope:
         actor,
         correlation_id,
         causation_id,
+        trace_context,
         payload,
     ) = row
     current = registry.resolve(event_type).schema_version  # type: ignore[attr-defined]
@@ -310,6 +311,7 @@ def _envelope(registry: EventRegistry, row: Sequence[Any]) -> EventEnvelope:
         correlation_id=correlation_id,
         causation_id=causation_id,
         position=position,
+        trace_context=trace_context,
     )
 
 
@@ -333,6 +335,7 @@ def _row(e: EventEnvelope) -> dict[str, Any]:
         "actor": e.actor,
         "correlation_id": e.correlation_id,
         "causation_id": e.causation_id,
+        "trace_context": e.trace_context,
         "payload": payload_to_dict(e.payload),
     }
 

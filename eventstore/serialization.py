@@ -89,6 +89,7 @@ def envelope_to_dict(envelope: EventEnvelope) -> dict[str, Any]:
         "actor": envelope.actor,
         "correlation_id": str(envelope.correlation_id) if envelope.correlation_id else None,
         "causation_id": str(envelope.causation_id) if envelope.causation_id else None,
+        "trace_context": envelope.trace_context,
         "payload": payload_to_dict(envelope.payload),
     }
 
@@ -115,6 +116,7 @@ class WireEnvelope(msgspec.Struct, Generic[P]):
     actor: str | None = None
     correlation_id: uuid.UUID | None = None
     causation_id: uuid.UUID | None = None
+    trace_context: str | None = None
 
 
 class _TypeOnly(msgspec.Struct):
@@ -195,4 +197,5 @@ def decode_envelope(
         actor=wire.actor,
         correlation_id=wire.correlation_id,
         causation_id=wire.causation_id,
+        trace_context=wire.trace_context,
     )

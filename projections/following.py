@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from dataclasses import dataclass, field
 
 from confluent_kafka import Message
 
+from eventstore import tracing
 from eventstore.events import EventEnvelope, EventRegistry
 from eventstore.projection import Projection
-from projections.runner import INFRASTRUCTURE_ERRORS, relevant_envelopes
+from projections.runner import INFRASTRUCTURE_ERRORS, log_applied, relevant_envelopes
 from projections.targets import Target
 
 logger = logging.getLogger("projections")
@@ -53,13 +55,19 @@ def apply_part(
     if (todo[0].offset() or 0) != owned.offset:
         return Outcome.OUT_OF_ORDER, 0, 0  # (cannot be: assigned at the lowest checkpoint)
     next_offset = (todo[-1].offset() or 0) + 1
+    started = time.perf_counter()
     try:
         envelopes = [env for _m, env in relevant_envelopes(owned.projection, todo, events, decoded)]
         if any(env.stream_id in owned.parked for env in envelopes):
             return Outcome.PARKED, 0, 0
-        ok = owned.target.apply(
-            topic, partition, envelopes, expected_offset=owned.offset, next_offset=next_offset
-        )
+        with tracing.events_span(
+            f"apply {pair[0]}",
+            [e.trace_context for e in envelopes],
+            attributes={"projection": pair[0], "events": len(envelopes)},
+        ):
+            ok = owned.target.apply(
+                topic, partition, envelopes, expected_offset=owned.offset, next_offset=next_offset
+            )
     except INFRASTRUCTURE_ERRORS:
         raise
     except Exception:  # noqa: BLE001 - a handler failed: the catch-up task isolates it
@@ -74,4 +82,5 @@ def apply_part(
         return Outcome.FAILED, 0, 0
     if not ok:  # the checkpoint moved under us: whoever moved it, tasks take it from there
         return Outcome.MOVED, 0, 0
+    log_applied(pair[0], topic, partition, owned.offset, envelopes, started)
     return Outcome.APPLIED, next_offset, len(envelopes)

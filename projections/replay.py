@@ -199,6 +199,7 @@ def catch_up_to_end(
             batch_size=batch_size,
             max_seconds=0.5,
             end=end,
+            replay=True,  # spans link to the events' traces, not join them
         )
         applied += result.applied
         if progress is not None:

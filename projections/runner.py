@@ -16,6 +16,7 @@ from confluent_kafka import KafkaException, Message
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection
 
+from eventstore import tracing
 from eventstore.events import EventEnvelope, EventRegistry
 from eventstore.projection import Projection
 from eventstore.serialization import decode_envelope, peek_event_type
@@ -53,6 +54,7 @@ def catch_up(
     batch_size: int | None = None,
     max_seconds: float | None = None,
     end: int | None = None,
+    replay: bool = False,
 ) -> CatchUp:
     """Apply the partition from the projection's checkpoint: up to `end` if given, else up to
     whatever end of the partition the reads meet (no watermark query: one round trip less per
@@ -76,7 +78,9 @@ def catch_up(
                     raise KafkaException(f"{topic}[{partition}]: no answer from Kafka at {offset}")
                 break  # at the partition's end (at_end is set)
             # (read_to_end checked that the messages run on from `offset` without a gap.)
-            applied = apply_batch(projection, target, topic, partition, messages, registry, result)
+            applied = apply_batch(
+                projection, target, topic, partition, messages, registry, result, replay=replay
+            )
             if not applied:
                 # Someone else moved the checkpoint (an overlapping run): start from theirs.
                 result.conflicts += 1
@@ -112,6 +116,41 @@ def ensure_ready(target: Target) -> None:
             _ready.add(key)
 
 
+MAX_LOGGED_IDS = 20
+
+
+def log_applied(
+    name: str,
+    topic: str,
+    partition: int,
+    offset: int,
+    envelopes: Sequence[EventEnvelope],
+    started: float,
+) -> None:
+    """One line per applied batch: where, how many, how long, and the correlation ids of its
+    events (the first few), so a command's id finds the batches that applied it."""
+    if not envelopes:
+        return
+    correlations = sorted({str(e.correlation_id or e.event_id) for e in envelopes})
+    logger.info(
+        "%s: applied %d events at %s[%s]@%s",
+        name,
+        len(envelopes),
+        topic,
+        partition,
+        offset,
+        extra={
+            "projection": name,
+            "topic": topic,
+            "partition": partition,
+            "first_offset": offset,
+            "events": len(envelopes),
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "correlation_ids": correlations[:MAX_LOGGED_IDS],
+        },
+    )
+
+
 def apply_batch(
     projection: Projection,
     target: Target,
@@ -120,6 +159,8 @@ def apply_batch(
     messages: Sequence[Message],
     registry: EventRegistry,
     result: CatchUp,
+    *,
+    replay: bool = False,
 ) -> bool:
     expected = messages[0].offset() or 0
     next_offset = (messages[-1].offset() or 0) + 1
@@ -127,15 +168,20 @@ def apply_batch(
     relevant = relevant_envelopes(projection, messages, registry)
     if not any(env.stream_id in parked for _, env in relevant):
         try:
-            ok = target.apply(
-                topic,
-                partition,
-                [env for _, env in relevant],
-                expected_offset=expected,
-                next_offset=next_offset,
-            )
+            started = time.perf_counter()
+            envelopes = [env for _, env in relevant]
+            with tracing.events_span(
+                f"apply {projection.name}",
+                [e.trace_context for e in envelopes],
+                replay=replay,
+                attributes={"projection": projection.name, "events": len(envelopes)},
+            ):
+                ok = target.apply(
+                    topic, partition, envelopes, expected_offset=expected, next_offset=next_offset
+                )
             if ok:
                 result.applied += len(relevant)
+                log_applied(projection.name, topic, partition, expected, envelopes, started)
             return ok
         except INFRASTRUCTURE_ERRORS:
             raise

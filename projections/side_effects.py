@@ -7,6 +7,8 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from eventstore import logcontext, tracing
+
 logger = logging.getLogger("projections.side_effects")
 
 
@@ -28,8 +30,18 @@ def run_job(job_id: int, *, final_attempt: bool) -> str:
         job.attempts += 1
         failure: Exception | None = None
         try:
-            with transaction.atomic():  # a savepoint: the handler's writes go if it fails
+            with (
+                transaction.atomic(),  # a savepoint: the handler's writes go if it fails
+                logcontext.bound(
+                    side_effect=job.effect,
+                    event_id=str(envelope.event_id),
+                    event_type=envelope.event_type,
+                    correlation_id=str(envelope.correlation_id or envelope.event_id),
+                ),
+                tracing.span(f"side effect {job.effect}", event_type=envelope.event_type),
+            ):
                 effect.run(envelope)
+                logger.info("side effect %s ran for %s", job.effect, envelope.event_type)
         except Exception as exc:  # noqa: BLE001 - recorded on the job, then retried
             failure = exc
             job.error = f"{type(exc).__name__}: {exc}"

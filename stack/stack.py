@@ -27,6 +27,7 @@ from stack_postgres import Postgres
 from stack_rabbitmq import RabbitMQ, ensure_vhost
 from stack_redis import Redis
 from stack_util import LOG_DIR, RUN_DIR, Server, StackError, apt_install, port_open, say, wait_until
+from stack_zipkin import Zipkin
 
 SERVERS: dict[str, Callable[[], Server]] = {
     "postgres": Postgres,
@@ -34,7 +35,15 @@ SERVERS: dict[str, Callable[[], Server]] = {
     "rabbitmq": RabbitMQ,
     "kafka": Kafka,
 }
-READY_TIMEOUT = {"postgres": 60.0, "redis": 20.0, "rabbitmq": 90.0, "kafka": 120.0}
+# Started only when named (`stack.py up zipkin`); `down` stops them too.
+OPTIONAL: dict[str, Callable[[], Server]] = {"zipkin": Zipkin}
+READY_TIMEOUT = {
+    "postgres": 60.0,
+    "redis": 20.0,
+    "rabbitmq": 90.0,
+    "kafka": 120.0,
+    "zipkin": 120.0,
+}
 
 
 def start_hint(name: str) -> str:
@@ -120,12 +129,14 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_vhost(args.names)
         if args.command == "browser":
             return cmd_browser()
-        unknown = [n for n in args.names if n not in SERVERS]
+        every = {**SERVERS, **OPTIONAL}
+        unknown = [n for n in args.names if n not in every]
         if unknown:
-            raise StackError(
-                f"unknown server {', '.join(unknown)}; choose from {', '.join(SERVERS)}"
-            )
-        servers = [SERVERS[n]() for n in (args.names or SERVERS)]
+            raise StackError(f"unknown server {', '.join(unknown)}; choose from {', '.join(every)}")
+        names = args.names or list(SERVERS)
+        if not args.names and args.command == "down":
+            names += [n for n, make in OPTIONAL.items() if make().managed_pid()]
+        servers = [every[n]() for n in names]
         if args.command == "up":
             cmd_up(servers)
         elif args.command == "down":

@@ -31,6 +31,7 @@ from rest_framework.views import exception_handler
 from apps.shared.bus import Context
 from apps.shared.errors import DomainError
 from apps.shared.money import AMOUNT_PATTERN, amount, from_minor
+from eventstore import logcontext
 from eventstore.consistency import TOKEN_HEADER, InvalidToken
 from eventstore.errors import IdempotencyConflict, UniquenessError
 from eventstore.idempotency import CommandResult
@@ -97,6 +98,28 @@ def _taken(exc: UniquenessError) -> str:
     return f"this {what} is already taken"
 
 
+class CorrelationMiddleware:
+    """Every request has a correlation id: the caller's `X-Correlation-ID` (a UUID) or a new
+    one. It is on every log line of the request, in the metadata of the events its commands
+    write (and so on the log lines of every process that handles them), and answered in
+    `X-Correlation-ID`. (A malformed header is refused by the command that reads it: 400.)"""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        raw = request.headers.get("X-Correlation-ID")
+        try:
+            correlation = uuid.UUID(raw) if raw else uuid.uuid4()
+        except ValueError:
+            return self.get_response(request)
+        request.correlation_id = correlation
+        with logcontext.bound(correlation_id=str(correlation)):
+            response = self.get_response(request)
+        response["X-Correlation-ID"] = str(correlation)
+        return response
+
+
 def context(request: Request, *, conditional: bool = True) -> Context:
     """The command context of a request: actor, correlation id, If-Match, Idempotency-Key."""
     user = request.user
@@ -112,7 +135,7 @@ def context(request: Request, *, conditional: bool = True) -> Context:
         raise ValidationError(
             {"Idempotency-Key": [f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters"]}
         )
-    correlation = None
+    correlation = getattr(request, "correlation_id", None)
     if raw_corr := request.headers.get("X-Correlation-ID"):
         try:
             correlation = uuid.UUID(raw_corr)

@@ -26,6 +26,7 @@ bus does, once:
 from __future__ import annotations
 
 import dataclasses
+import logging
 import random
 import time
 import uuid
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from apps.shared.errors import DomainError
+from eventstore import logcontext, tracing
 from eventstore.aggregate import Aggregate
 from eventstore.errors import ConcurrencyError
 from eventstore.events import Metadata
@@ -121,6 +123,9 @@ def handler_table(*tables: HandlerTable) -> dict[type, Handler]:
     return merged
 
 
+_log = logging.getLogger("apps.commands")
+
+
 class Bus:
     def __init__(
         self,
@@ -138,20 +143,52 @@ class Bus:
         self.snapshot_every_by_type = dict(snapshot_every_by_type or {})
 
     def dispatch(self, command: object, ctx: Context = SYSTEM) -> CommandResult:
+        """Run the command; one log line says what became of it (type, stream, new version,
+        duration, outcome: `ok`, `replayed` or the refusal's code)."""
+        name = type(command).__name__
         try:
             handler = self.handlers[type(command)]
         except KeyError:
-            raise LookupError(f"no handler for {type(command).__name__}") from None
-        if isinstance(handler, Creates):
-            write = self._creating(handler, command, ctx)
-        else:
-            write = self._changing(handler, command, ctx)
-        return execute(
-            self.store,
-            write,
-            idempotency_key=ctx.scoped_key(),
-            fingerprint=fingerprint(type(command).__name__, _fields(command)),
-        )
+            raise LookupError(f"no handler for {name}") from None
+        stream = getattr(command, "stream_id", None)
+        started = time.perf_counter()
+        outcome = "error"
+        result: CommandResult | None = None
+        with (
+            tracing.span(f"command {name}", command=name, stream_id=stream or ""),
+            logcontext.bound(command=name, stream_id=stream, correlation_id=ctx.correlation_id),
+        ):
+            try:
+                if isinstance(handler, Creates):
+                    write = self._creating(handler, command, ctx)
+                else:
+                    write = self._changing(handler, command, ctx)
+                result = execute(
+                    self.store,
+                    write,
+                    idempotency_key=ctx.scoped_key(),
+                    fingerprint=fingerprint(name, _fields(command)),
+                )
+                outcome = "replayed" if result.replayed else "ok"
+                return result
+            except DomainError as exc:
+                outcome = exc.code
+                raise
+            finally:
+                _log.info(
+                    "command %s: %s",
+                    name,
+                    outcome,
+                    extra={
+                        "outcome": outcome,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        **(
+                            {"stream_id": result.stream_id, "version": result.version}
+                            if result is not None
+                            else {}
+                        ),
+                    },
+                )
 
     def repository(self, cls: type[A]) -> Repository[A]:
         every = self.snapshot_every_by_type.get(cls.stream_type, self.snapshot_every)

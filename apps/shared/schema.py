@@ -132,6 +132,11 @@ COMMAND_HEADERS = {
         enum=["true"],
     ),
 }
+CORRELATION_HEADER = _header(
+    "The request's correlation id (the caller's, or a new one): on every log line and event "
+    "it caused.",
+    format="uuid",
+)
 LOCATION = _header("Where the created resource is read.", required=True, format="uri-reference")
 READ_HEADERS = {
     "X-Consistency": _header(
@@ -177,6 +182,7 @@ class ApiSchema(AutoSchema):
             if not code.startswith("2"):
                 continue
             headers = response.setdefault("headers", {})
+            headers["X-Correlation-ID"] = CORRELATION_HEADER
             if command:
                 headers.update(COMMAND_HEADERS)
                 if code == "201":

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import msgspec
 from confluent_kafka import KafkaError, Producer
 
+from eventstore import tracing
 from eventstore.serialization import WireEnvelope, encode_wire
 
 # Postgres returns the columns; the relay writes each message's JSON (msgspec, with the stored
@@ -18,7 +19,7 @@ _COLUMNS = """
 SELECT o.id, o.topic, e.stream_id, e.event_id::text, e.event_type, e.schema_version::text,
        e.stream_type, e.stream_version::text, e.occurred_at::text,
        coalesce(e.correlation_id::text, ''), coalesce(e.causation_id::text, ''),
-       coalesce(e.actor, ''), e.occurred_at, e.payload::text
+       coalesce(e.actor, ''), e.occurred_at, e.payload::text, coalesce(e.trace_context, '')
 """
 # The LIMIT 1 keeps the event lookup a nested loop of index probes: with the statistics of a
 # table that grew since its last ANALYZE, the planner chose a hash join over all of es_event.
@@ -57,6 +58,7 @@ def message_value(row: Sequence[Any]) -> bytes:
             actor=row[11] or None,
             correlation_id=row[9] or None,
             causation_id=row[10] or None,
+            trace_context=row[14] or None,
         )
     )
 
@@ -90,6 +92,7 @@ def produce(producer: Producer, rows: Sequence[Any], on_delivery: Callable[..., 
             actor,
             _occurred_at,
             _payload,
+            traceparent,
         ) = row
         headers = [
             ("event_id", event_id),
@@ -101,16 +104,22 @@ def produce(producer: Producer, rows: Sequence[Any], on_delivery: Callable[..., 
             ("correlation_id", correlation_id),
             ("causation_id", causation_id),
             ("actor", actor),
+            ("traceparent", traceparent),  # W3C trace context: the span that appended it
         ]
         while True:
             try:
-                producer.produce(
-                    topic,
-                    key=stream_id,
-                    value=message_value(row),
-                    headers=headers,
-                    on_delivery=functools.partial(on_delivery, outbox_id=oid),
-                )
+                with tracing.events_span(
+                    f"publish {topic}",
+                    [traceparent],
+                    attributes={"messaging.destination.name": topic, "event.type": event_type},
+                ):
+                    producer.produce(
+                        topic,
+                        key=stream_id,
+                        value=message_value(row),
+                        headers=headers,
+                        on_delivery=functools.partial(on_delivery, outbox_id=oid),
+                    )
                 break
             except BufferError:
                 producer.poll(0.05)

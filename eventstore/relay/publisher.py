@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +53,19 @@ def producer_config(config: RelayConfig) -> dict[str, Any]:
     }
 
 
+MAX_LOGGED_IDS = 20
+
+
+def _first_distinct(values: Iterable[str]) -> list[str]:
+    """The first MAX_LOGGED_IDS distinct values (a batch's log line names a few, not all)."""
+    found: dict[str, None] = {}
+    for value in values:
+        found.setdefault(value)
+        if len(found) >= MAX_LOGGED_IDS:
+            break
+    return list(found)
+
+
 class _Stopped(Exception):
     pass
 
@@ -60,11 +73,15 @@ class _Stopped(Exception):
 class _Batch:
     """Messages produced together; their delivery reports arrive on the producer's poll."""
 
-    def __init__(self, ids: list[int], state: State) -> None:
-        self.ids = ids
+    def __init__(self, rows: Sequence[Any], state: State) -> None:
+        self.ids = [row[0] for row in rows]
         self.state = state
         self.delivered: list[Published] = []
         self.failed: list[KafkaError] = []
+        self.started = time.perf_counter()
+        # For the batch's log line: the commands (correlation ids) and traces it carried.
+        self.correlations = _first_distinct(row[9] or row[3] for row in rows)
+        self.traces = _first_distinct(row[14][3:35] for row in rows if row[14])  # 00-<id>-...
 
     def on_delivery(self, err: KafkaError | None, msg: Any, *, outbox_id: int) -> None:
         if err is not None:
@@ -184,7 +201,7 @@ class Relay:
         rows, changed = self.frontier.take(self._conn, rows)
         if not rows and not changed:
             return None
-        batch = _Batch([row[0] for row in rows], self.frontier.state())
+        batch = _Batch(rows, self.frontier.state())
         produce(self._producer, rows, batch.on_delivery)
         return batch
 
@@ -209,6 +226,17 @@ class Relay:
             # Fatal producer errors (e.g. an unknown topic): nothing past them may be published,
             # or per-stream order would break. Stop loudly; the outbox keeps every row.
             raise RuntimeError(f"Kafka rejected {len(batch.failed)} events: {batch.failed[0]}")
+        if batch.delivered:
+            log.info(
+                "published %d events",
+                len(batch.delivered),
+                extra={
+                    "events": len(batch.delivered),
+                    "duration_ms": round((time.perf_counter() - batch.started) * 1000, 2),
+                    "correlation_ids": batch.correlations,
+                    "trace_ids": batch.traces,
+                },
+            )
         if self._notifier is not None and batch.delivered:
             # Readers of the log need no record: wake them now, alongside the recording.
             self._notifier.submit(batch.delivered)

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
+from eventstore import tracing
 from eventstore.events import EventEnvelope
 from eventstore.reaction import Reaction
 from eventstore.serialization import encode_envelope
@@ -56,7 +57,14 @@ def _commit(
             _move(cur, reaction.name, expected, next_position)
             for position, envelope in events:
                 facts = PostgresFacts(cur, reaction.name, position)
-                reaction.apply(facts, envelope, decide=position >= decide_from)
+                decide = position >= decide_from
+                with tracing.events_span(
+                    f"react {reaction.name}",
+                    [envelope.trace_context],
+                    replay=not decide,  # facts only: link to the old trace, do not join it
+                    attributes={"reaction": reaction.name, "event.type": envelope.event_type},
+                ):
+                    reaction.apply(facts, envelope, decide=decide)
             write_dead_letters(cur, dead_letters)
     except Conflict:
         return False

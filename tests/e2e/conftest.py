@@ -45,6 +45,8 @@ def live_system(transactional_db: None, isolated_servers: None, tmp_path: Path) 
                 sys.executable,
                 "-m",
                 "gunicorn",
+                "-c",
+                "python:config.gunicorn",
                 "config.wsgi",
                 "--bind",
                 f"127.0.0.1:{port}",

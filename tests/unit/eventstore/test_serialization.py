@@ -187,6 +187,7 @@ def test_the_relay_message_decodes_to_the_stored_envelope() -> None:
         "user:7",
         envelope.occurred_at,
         encode_payload(envelope.payload).decode(),
+        "",  # no trace context
     )
     for event_type in (None, envelope.event_type):
         assert decode_envelope(registry(), message_value(row), event_type=event_type) == envelope

@@ -1,0 +1,78 @@
+"""Tracing with OpenTelemetry, set up once per process by the composition root.
+
+Off unless `OTEL_TRACES_EXPORTER` names an exporter (`zipkin`, `otlp` or `console`; the standard
+`OTEL_*` variables configure it: `OTEL_EXPORTER_ZIPKIN_ENDPOINT`, `OTEL_EXPORTER_OTLP_ENDPOINT`,
+`OTEL_TRACES_SAMPLER`/`_ARG` for sampling, `OTEL_BSP_SCHEDULE_DELAY` for the export pace).
+When on: Django, psycopg, Celery and Redis are instrumented, and the event store's trace context
+(eventstore/tracing.py) carries one trace from the request through the append, the relay, the
+read models and reactions to the side effects. Each process names itself (`web`, `worker`,
+`follower`, `relay`, `beat`, or `OTEL_SERVICE_NAME`)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from eventstore import tracing
+
+_done = False
+
+
+def service_name(argv: list[str] | None = None) -> str:
+    argv = sys.argv if argv is None else argv
+    words = " ".join(argv)
+    if os.environ.get("OTEL_SERVICE_NAME"):
+        return os.environ["OTEL_SERVICE_NAME"]
+    if "gunicorn" in words or "runserver" in words:
+        return "web"
+    if "relay" in argv:
+        return "relay"
+    if "beat" in argv:
+        return "beat"
+    if "worker" in argv:
+        return "follower" if "projections_follow" in words else "worker"
+    return "cqrs"
+
+
+def set_up() -> bool:
+    """Install the tracer provider and the instrumentations; False when tracing is off."""
+    global _done
+    exporter_name = os.environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower()
+    if _done or exporter_name in ("", "none"):
+        return _done
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+    exporter: SpanExporter
+    if exporter_name == "zipkin":
+        from opentelemetry.exporter.zipkin.json import ZipkinExporter
+
+        exporter = ZipkinExporter()
+    elif exporter_name == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter()
+    elif exporter_name == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        exporter = ConsoleSpanExporter()
+    else:
+        raise ValueError(f"OTEL_TRACES_EXPORTER={exporter_name!r}: use zipkin, otlp, console")
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name()}))
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    DjangoInstrumentor().instrument()
+    PsycopgInstrumentor().instrument(enable_commenter=False)
+    CeleryInstrumentor().instrument()  # type: ignore[no-untyped-call]
+    RedisInstrumentor().instrument()
+    tracing.enable()
+    _done = True
+    return True
