@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 WEB_PORT ?= 8000
 export WEB_PORT
 
-PHONY_BENCH := bench bench-eventstore bench-projections bench-http bench-orders wrk mutate
+PHONY_BENCH := bench bench-eventstore bench-projections bench-http bench-orders bench-tracing wrk mutate
 .PHONY: $(PHONY_BENCH) run test test-browser fuzz tracing-up unit pytest lint venv stack-up stack-down stack-status stack-reset migrate topics clean
 
 $(STAMP): pyproject.toml
@@ -121,6 +121,10 @@ bench-http: stack-up wrk
 # Orders placed a second over HTTP, and placed-to-fulfilled latency, beside a price change.
 bench-orders: stack-up wrk
 	$(PY) -m bench.orders_bench $(BENCH_ARGS)
+
+# The cost of tracing: commands over HTTP with tracing off, at 10% and at 100% sampling.
+bench-tracing: stack-up wrk
+	$(PY) -m bench.tracing_bench $(BENCH_ARGS)
 
 # Every scenario, one report (JSON, markdown, charts) in bench/results/. BENCH_ARGS="--quick".
 bench: stack-up wrk $(PEER_VENV)/.installed

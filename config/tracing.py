@@ -69,10 +69,20 @@ def set_up() -> bool:
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
 
-    DjangoInstrumentor().instrument()
-    PsycopgInstrumentor().instrument(enable_commenter=False)
-    CeleryInstrumentor().instrument()  # type: ignore[no-untyped-call]
-    RedisInstrumentor().instrument()
+    # OTEL_PYTHON_DISABLED_INSTRUMENTATIONS (the standard variable) leaves some out, e.g.
+    # "psycopg,redis": one span per SQL statement or Redis call is most of tracing's cost.
+    disabled = {
+        name.strip()
+        for name in os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")
+    }
+    if "django" not in disabled:
+        DjangoInstrumentor().instrument()
+    if "psycopg" not in disabled:
+        PsycopgInstrumentor().instrument(enable_commenter=False)
+    if "celery" not in disabled:
+        CeleryInstrumentor().instrument()  # type: ignore[no-untyped-call]
+    if "redis" not in disabled:
+        RedisInstrumentor().instrument()
     tracing.enable()
     _done = True
     return True

@@ -1,0 +1,212 @@
+"""The cost of tracing: commands over HTTP (change a price, gunicorn 2x4, wrk, 8 connections)
+with tracing off, on at 10% sampling and on at 100%, in the same run, each followed by the time
+the relay and the read models take to apply the load (their throughput under tracing). Spans go
+to a local sink that accepts Zipkin's JSON, as a collector would. Target: at most 10% slower at
+10% sampling (printed, not asserted).
+
+    make bench-tracing [BENCH_ARGS=--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from bench import common
+from bench.http_bench import (
+    GUNICORN,
+    LUA,
+    SCENARIOS,
+    free_port,
+    run_wrk,
+    seed,
+    wait_for_quiet,
+    wait_until_served,
+)
+
+MODES: dict[str, str | None] = {
+    "off": None,
+    "10% sampled": "0.1",
+    "10%, no SQL/Redis": "0.1",
+    "100% sampled": "1.0",
+    "off, again": None,  # the same as the first: how much the run drifted meanwhile
+}
+SCENARIO = "command: change price"
+
+
+class Sink:
+    """Counts the spans the processes export."""
+
+    def __init__(self) -> None:
+        self.spans = 0
+        lock = threading.Lock()
+        sink = self
+
+        class Spans(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with lock:
+                    sink.spans += len(json.loads(body))
+                self.send_response(202)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Spans)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.endpoint = f"http://127.0.0.1:{self.server.server_port}/api/v2/spans"
+
+
+def tracing_env(sink: Sink, mode: str, sampled: str | None) -> None:
+    """The OTEL_* settings the next processes start with (they copy os.environ)."""
+    for name in [n for n in os.environ if n.startswith("OTEL_")]:
+        del os.environ[name]
+    if sampled is None:
+        return
+    if "no SQL" in mode:
+        os.environ["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = "psycopg,redis"
+    os.environ.update(
+        {
+            "OTEL_TRACES_EXPORTER": "zipkin",
+            "OTEL_EXPORTER_ZIPKIN_ENDPOINT": sink.endpoint,
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": sampled,
+        }
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short runs")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk (make bench does it)")
+    os.environ["JWT_ACCESS_TTL"] = "7200"
+    common.configure_env("bench.http_settings")
+    common.setup()
+    seconds = 3.0 if args.quick else 10.0
+    ids, token = seed(40 if args.quick else 200)
+    sink = Sink()
+    method, path, body, connections = SCENARIOS[SCENARIO]
+    samples: dict[str, dict[str, list[float]]] = {}
+    spans: dict[str, int] = {}
+    try:
+        for mode, sampled in MODES.items():
+            tracing_env(sink, mode, sampled)
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            label = "".join(c for c in mode if c.isalnum())
+            web = common.spawn(
+                f"tracing-web-{label}",
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "config.wsgi",
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    *GUNICORN,
+                ],
+            )
+            worker = common.start_worker(
+                f"tracing-worker-{label}", "default,projections,side_effects,notifications,orders"
+            )
+            relay = common.start_relay()
+            procs = [web, worker, relay]
+            before = sink.spans
+            try:
+                wait_until_served(base, ids)
+                with tempfile.TemporaryDirectory() as tmp:
+                    script = Path(tmp) / "script.lua"
+                    script.write_text(
+                        LUA
+                        % {
+                            "ids": ", ".join(f'"{i}"' for i in ids),
+                            "method": method,
+                            "path": path,
+                            "body": f"'{body}'" if body else "nil",
+                            "token": token,
+                        }
+                    )
+                    wait_for_quiet()
+                    run_wrk(base, script, connections, 1.0 if args.quick else 2.0)  # warm up
+                    wait_for_quiet()
+                    for _ in range(args.runs):
+                        result = run_wrk(base, script, connections, seconds)
+                        drained = wait_for_quiet()
+                        applied = result["rps"] * seconds / (seconds + drained)
+                        for key, value in {**result, "applied_per_s": applied}.items():
+                            samples.setdefault(mode, {}).setdefault(key, []).append(value)
+            finally:
+                common.stop(procs)
+            spans[mode] = sink.spans - before
+            print(
+                f"  tracing {mode:<14}{statistics.median(samples[mode]['rps']):>8.0f} req/s, "
+                f"{spans[mode]} spans exported"
+            )
+    finally:
+        tracing_env(sink, "off", None)
+        sink.server.shutdown()
+        common.teardown()
+
+    figures = {mode: common.summarize(s) for mode, s in samples.items()}
+
+    def med(mode: str, key: str = "rps") -> float | None:
+        return figures.get(mode, {}).get(key, {}).get("median")
+
+    print(f"\n{'tracing':<16}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'applied/s':>11}{'spans':>9}")
+    for mode in figures:
+        print(
+            f"{mode:<16}{med(mode) or 0:>9.0f}{med(mode, 'p50_ms') or 0:>9.1f}"
+            f"{med(mode, 'p99_ms') or 0:>9.1f}{med(mode, 'applied_per_s') or 0:>11.0f}"
+            f"{spans[mode]:>9}"
+        )
+    # The baseline: tracing off, measured first and last (the machine drifts between them).
+    offs = [v for v in (med("off"), med("off, again")) if v is not None]
+    baseline = statistics.mean(offs) if offs else None
+    applied_offs = [
+        v for v in (med("off", "applied_per_s"), med("off, again", "applied_per_s")) if v
+    ]
+    applied_base = statistics.mean(applied_offs) if applied_offs else None
+    ratios = {
+        "commands, 10% sampled vs off": (
+            common.ratio(med("10% sampled"), baseline),
+            "target >= 0.90",
+        ),
+        "commands, 10% without SQL/Redis spans": (
+            common.ratio(med("10%, no SQL/Redis"), baseline),
+            "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=psycopg,redis",
+        ),
+        "commands, 100% sampled vs off": (common.ratio(med("100% sampled"), baseline), ""),
+        "applied/s, 10% sampled vs off": (
+            common.ratio(med("10% sampled", "applied_per_s"), applied_base),
+            "the read models' pace under the load",
+        ),
+        "off, again vs off": (
+            common.ratio(med("off, again"), med("off")),
+            "the run's drift: ratios within it are noise",
+        ),
+    }
+    common.report(
+        "tracing",
+        {f"{mode} req/s": f["rps"] for mode, f in figures.items()},
+        ratios,
+        "requests/s",
+        {"spans": spans, "seconds_per_run": seconds, "server": " ".join(GUNICORN)},
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
