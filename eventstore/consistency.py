@@ -67,8 +67,6 @@ def wait_for_request(request: Any, read_models: Sequence[str]) -> Freshness | No
     `?consistent_with=`), and at most `?max_wait=` seconds (default CONSISTENCY_WAIT_TIMEOUT).
     None when the request carries no token. Raises InvalidToken (answer 400) for a bad one."""
     token = request.headers.get(TOKEN_HEADER) or request.GET.get("consistent_with")
-    if not token:
-        return None
     raw_wait = request.GET.get("max_wait")
     timeout = None
     if raw_wait is not None:
@@ -78,6 +76,8 @@ def wait_for_request(request: Any, read_models: Sequence[str]) -> Freshness | No
             raise InvalidToken(f"max_wait must be a number of seconds, not {raw_wait!r}") from None
         if not timeout >= 0:  # also refuses NaN
             raise InvalidToken("max_wait must be zero or more seconds")
+    if not token:
+        return None
     return wait_for(token, read_models, timeout=timeout)
 
 

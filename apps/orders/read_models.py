@@ -24,6 +24,7 @@ from apps.orders.events import (
     PaymentFailed,
     PaymentRequested,
 )
+from apps.shared.money import from_minor
 from eventstore.events import EventEnvelope
 from eventstore.projection import PostgresProjection, handles
 
@@ -119,7 +120,7 @@ def _step(event: Any) -> str:
 def _detail(event: Any) -> str:
     match event:
         case OrderPlaced():
-            return ", ".join(f"{amount} {currency}" for currency, amount in event.totals)
+            return ", ".join(f"{from_minor(units, cur)} {cur}" for cur, units in event.totals)
         case PaymentRequested() | OrderPaid():
             return f"payment {event.payment_id}"
         case FulfilmentAttemptFailed():

@@ -102,7 +102,8 @@ class CorrelationMiddleware:
     """Every request has a correlation id: the caller's `X-Correlation-ID` (a UUID) or a new
     one. It is on every log line of the request, in the metadata of the events its commands
     write (and so on the log lines of every process that handles them), and answered in
-    `X-Correlation-ID`. (A malformed header is refused by the command that reads it: 400.)"""
+    `X-Correlation-ID` (in canonical form). A malformed header is refused by a command (400);
+    the request's lines then carry a new id, which the answer names."""
 
     def __init__(self, get_response: Any) -> None:
         self.get_response = get_response
@@ -111,9 +112,9 @@ class CorrelationMiddleware:
         raw = request.headers.get("X-Correlation-ID")
         try:
             correlation = uuid.UUID(raw) if raw else uuid.uuid4()
+            request.correlation_id = correlation
         except ValueError:
-            return self.get_response(request)
-        request.correlation_id = correlation
+            correlation = uuid.uuid4()  # for the logs and the answer; a command refuses it (400)
         with logcontext.bound(correlation_id=str(correlation)):
             response = self.get_response(request)
         response["X-Correlation-ID"] = str(correlation)

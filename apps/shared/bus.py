@@ -37,10 +37,10 @@ from typing import Any, Generic, NamedTuple, TypeVar
 from apps.shared.errors import DomainError
 from eventstore import logcontext, tracing
 from eventstore.aggregate import Aggregate
-from eventstore.errors import ConcurrencyError
+from eventstore.errors import ConcurrencyError, IdempotencyConflict, UniquenessError
 from eventstore.events import Metadata
 from eventstore.idempotency import CommandResult, execute
-from eventstore.repository import Repository
+from eventstore.repository import AggregateNotFound, Repository
 from eventstore.store import AppendResult, Claim, EventStore, Release, fingerprint
 
 A = TypeVar("A", bound=Aggregate)
@@ -124,6 +124,12 @@ def handler_table(*tables: HandlerTable) -> dict[type, Handler]:
 
 
 _log = logging.getLogger("apps.commands")
+# The store's refusals, named in the command's log line as the API names them.
+REFUSALS: dict[type[Exception], str] = {
+    AggregateNotFound: "not_found",
+    UniquenessError: "already_taken",
+    IdempotencyConflict: "idempotency_key_reused",
+}
 
 
 class Bus:
@@ -173,6 +179,9 @@ class Bus:
                 return result
             except DomainError as exc:
                 outcome = exc.code
+                raise
+            except (AggregateNotFound, UniquenessError, IdempotencyConflict) as exc:
+                outcome = REFUSALS[type(exc)]
                 raise
             finally:
                 _log.info(

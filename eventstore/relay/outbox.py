@@ -104,8 +104,9 @@ def produce(producer: Producer, rows: Sequence[Any], on_delivery: Callable[..., 
             ("correlation_id", correlation_id),
             ("causation_id", causation_id),
             ("actor", actor),
-            ("traceparent", traceparent),  # W3C trace context: the span that appended it
         ]
+        if traceparent:
+            headers.append(("traceparent", traceparent))  # W3C: the span that appended it
         while True:
             try:
                 with tracing.events_span(

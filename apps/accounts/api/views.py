@@ -82,6 +82,8 @@ class PublicApi(APIView):
 
 
 class AccountRegisterApi(PublicApi):
+    conditional = False  # a new account has no version to match
+
     class Input(InputSerializer):
         email = serializers.EmailField(max_length=254)
         password = Password()
@@ -92,7 +94,8 @@ class AccountRegisterApi(PublicApi):
     def post(self, request: Request) -> Response:
         data = strict(self.Input, request)
         _check_password(data["password"], data["email"])
-        result = dispatch(c.RegisterAccount(data["email"], data["password"]), context(request))
+        ctx = context(request, conditional=False)
+        result = dispatch(c.RegisterAccount(data["email"], data["password"]), ctx)
         location = reverse("account-detail", args=[result.stream_id])
         return command_response(result, created=True, location=location)
 

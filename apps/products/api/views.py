@@ -90,6 +90,7 @@ class ProductsApi(generics.ListAPIView):  # type: ignore[type-arg]
     ordering_fields = ("price", "name", "created_at")
     ordering = ("-created_at",)
     read_models = ["products.catalog"]
+    conditional = False  # POST creates: a new product has no version to match
 
     class Input(InputSerializer):
         sku = serializers.CharField(max_length=64)
@@ -116,7 +117,7 @@ class ProductsApi(generics.ListAPIView):  # type: ignore[type-arg]
     @extend_schema(request=Input, responses={201: COMMAND_RESULT}, summary="Create a product")
     def post(self, request: Request) -> Response:
         data = strict(self.Input, request)
-        result = dispatch(c.CreateProduct(**data), context(request))
+        result = dispatch(c.CreateProduct(**data), context(request, conditional=False))
         location = reverse("product", args=[result.stream_id])
         return command_response(result, created=True, location=location)
 

@@ -20,20 +20,30 @@ from eventstore.serialization import decode_envelope, encode_envelope
 from tests.support.commands import Shop, installed_shop
 
 _exporter = InMemorySpanExporter()
-_provider = TracerProvider()
-_provider.add_span_processor(SimpleSpanProcessor(_exporter))
+
+
+@pytest.fixture(scope="module")
+def _provider() -> TracerProvider:
+    """The process's SDK provider (config/tracing.py installed one if OTEL_TRACES_EXPORTER is
+    set in this shell; else ours, set once per process), with the in-memory exporter on it."""
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        trace.set_tracer_provider(TracerProvider())
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider)
+    provider.add_span_processor(SimpleSpanProcessor(_exporter))
+    return provider
 
 
 @pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    """Tracing on, into memory (the global provider is set once per process)."""
-    trace.set_tracer_provider(_provider)  # ignored (with a warning) after the first time
+def spans(_provider: TracerProvider) -> Iterator[InMemorySpanExporter]:
+    """Tracing on, into memory; as it was afterwards."""
+    was = tracing.enabled()
     tracing.enable()
     _exporter.clear()
     try:
         yield _exporter
     finally:
-        tracing._enabled = False
+        tracing._enabled = was
 
 
 @pytest.fixture
