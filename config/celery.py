@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from celery import Celery
-from celery.signals import task_postrun
+from celery.signals import beat_init, task_postrun, task_prerun, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.django.development")
 
@@ -23,3 +24,33 @@ def _drop_unusable_connections(**_: Any) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+# ---------------------------------------------------------------- metrics
+
+_OUTCOMES = {"SUCCESS": "succeeded", "FAILURE": "failed", "RETRY": "retried"}
+_started: dict[str, float] = {}
+
+
+@task_prerun.connect
+def _task_started(task_id: str = "", **_: Any) -> None:
+    _started[task_id] = time.perf_counter()
+
+
+@task_postrun.connect
+def _task_finished(task_id: str = "", task: Any = None, state: str = "", **_: Any) -> None:
+    from eventstore.metrics import TASK_SECONDS
+
+    started = _started.pop(task_id, None)
+    if started is not None and task is not None:
+        outcome = _OUTCOMES.get(state, (state or "unknown").lower())
+        TASK_SECONDS.labels(task.name, outcome).observe(time.perf_counter() - started)
+
+
+@worker_ready.connect
+@beat_init.connect
+def _serve_metrics(**_: Any) -> None:
+    """The worker's main process (its pool's files added up) or beat, on METRICS_PORT."""
+    from config.metrics import serve
+
+    serve()

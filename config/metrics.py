@@ -1,12 +1,19 @@
-"""`/metrics` for Prometheus: projection lag, checkpoints and dead letters, the relay's outbox
-backlog, and the orders in flight, read from their stores at scrape time (so every process
-reports the same)."""
+"""Metrics for Prometheus.
+
+- What each process counted (eventstore/metrics.py: HTTP requests, commands, appends, the
+  relay's batches, events applied, Celery tasks), added up over the service's processes by
+  prometheus-client's multiprocess collector: the web at `/metrics`, the other services on
+  METRICS_PORT (`serve()`).
+- At `/metrics` only, the state of the stores read at scrape time: projection and reaction
+  lag, checkpoints and dead letters, the relay's outbox backlog, the orders in flight."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -112,9 +119,45 @@ def _order_metrics() -> Iterator[Metric]:
     yield from (by_state, in_flight, oldest, timers)
 
 
-REGISTRY = CollectorRegistry()
-REGISTRY.register(EventPlatformCollector())
+STORES = CollectorRegistry()
+STORES.register(EventPlatformCollector())
 
 
 def metrics(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
+    from eventstore.metrics import counted
+
+    body = generate_latest(counted()) + generate_latest(STORES)
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
+
+
+def serve() -> None:
+    """This service's metrics on METRICS_HOST:METRICS_PORT (worker, follower, beat; the relay
+    does the same, the web answers at `/metrics`); nothing when METRICS_PORT is 0."""
+    from eventstore import metrics as counters
+
+    if settings.METRICS_PORT:
+        counters.serve(settings.METRICS_HOST, settings.METRICS_PORT)
+
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class RequestMetrics:
+    """Counts and times every request by route (the URL pattern, not the path: ids do not
+    multiply the series), method and status. Outermost, so it times the whole stack."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from eventstore.metrics import HTTP_SECONDS
+
+        started = time.perf_counter()
+        response = self.get_response(request)
+        match = request.resolver_match
+        route = f"/{match.route}" if match is not None else "unmatched"
+        method = request.method if request.method in METHODS else "other"
+        HTTP_SECONDS.labels(route, method, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response

@@ -11,27 +11,11 @@ read models and reactions to the side effects. Each process names itself (`web`,
 from __future__ import annotations
 
 import os
-import sys
 
+from config.process import service_name
 from eventstore import tracing
 
 _done = False
-
-
-def service_name(argv: list[str] | None = None) -> str:
-    argv = sys.argv if argv is None else argv
-    words = " ".join(argv)
-    if os.environ.get("OTEL_SERVICE_NAME"):
-        return os.environ["OTEL_SERVICE_NAME"]
-    if "gunicorn" in words or "runserver" in words:
-        return "web"
-    if "relay" in argv:
-        return "relay"
-    if "beat" in argv:
-        return "beat"
-    if "worker" in argv:
-        return "follower" if "projections_follow" in words else "worker"
-    return "cqrs"
 
 
 def set_up() -> bool:

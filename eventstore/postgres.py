@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import replace
@@ -24,6 +25,7 @@ import msgspec
 import psycopg
 from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 
+from eventstore import metrics
 from eventstore.aggregate import Snapshotted
 from eventstore.errors import (
     ConcurrencyError,
@@ -139,6 +141,7 @@ class PostgresEventStore:
             inline = self._inline[stream_type] = [
                 p for p in self.inline_projections if wants(p, stream_type)
             ]
+        started = time.perf_counter()
         try:
             if inline or connections[self.using].in_atomic_block:
                 # Inline projections must commit with the events; inside a caller's transaction
@@ -155,6 +158,8 @@ class PostgresEventStore:
                 positions = self._call_append(params)
         except DatabaseError as exc:
             raise _translate(exc, stream_id, expected_version) from exc
+        metrics.APPEND_SECONDS.observe(time.perf_counter() - started)
+        metrics.APPENDED_EVENTS.inc(len(envelopes))
         return AppendResult(
             stream_id,
             expected_version + 1,

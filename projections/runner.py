@@ -8,6 +8,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -16,7 +17,7 @@ from confluent_kafka import KafkaException, Message
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection
 
-from eventstore import tracing
+from eventstore import metrics, tracing
 from eventstore.events import EventEnvelope, EventRegistry
 from eventstore.projection import Projection
 from eventstore.serialization import decode_envelope, peek_event_type
@@ -126,11 +127,21 @@ def log_applied(
     offset: int,
     envelopes: Sequence[EventEnvelope],
     started: float,
+    *,
+    replay: bool = False,
 ) -> None:
     """One line per applied batch: where, how many, how long, and the correlation ids of its
-    events (the first few), so a command's id finds the batches that applied it."""
+    events (the first few), so a command's id finds the batches that applied it. Counted in
+    the metrics too, with each event's commit-to-applied latency on the live path."""
     if not envelopes:
         return
+    metrics.PROJECTION_EVENTS.labels(name, "rebuild" if replay else "live").inc(len(envelopes))
+    if not replay:
+        now = datetime.now(UTC)
+        metrics.observe_many(
+            metrics.PROJECTION_SECONDS.labels(name),
+            ((now - e.occurred_at).total_seconds() for e in envelopes),
+        )
     correlations = sorted({str(e.correlation_id or e.event_id) for e in envelopes})
     logger.info(
         "%s: applied %d events at %s[%s]@%s",
@@ -181,7 +192,9 @@ def apply_batch(
                 )
             if ok:
                 result.applied += len(relevant)
-                log_applied(projection.name, topic, partition, expected, envelopes, started)
+                log_applied(
+                    projection.name, topic, partition, expected, envelopes, started, replay=replay
+                )
             return ok
         except INFRASTRUCTURE_ERRORS:
             raise

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from apps.shared.errors import DomainError
-from eventstore import logcontext, tracing
+from eventstore import logcontext, metrics, tracing
 from eventstore.aggregate import Aggregate
 from eventstore.errors import ConcurrencyError, IdempotencyConflict, UniquenessError
 from eventstore.events import Metadata
@@ -184,13 +184,15 @@ class Bus:
                 outcome = REFUSALS[type(exc)]
                 raise
             finally:
+                elapsed = time.perf_counter() - started
+                metrics.COMMAND_SECONDS.labels(name, outcome).observe(elapsed)
                 _log.info(
                     "command %s: %s",
                     name,
                     outcome,
                     extra={
                         "outcome": outcome,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "duration_ms": round(elapsed * 1000, 2),
                         **(
                             {"stream_id": result.stream_id, "version": result.version}
                             if result is not None

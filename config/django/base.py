@@ -35,6 +35,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.metrics.RequestMetrics",
     "django.middleware.security.SecurityMiddleware",
     "apps.shared.api.CorrelationMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -133,6 +134,7 @@ from config.settings.email import *  # noqa: E402,F403
 from config.settings.eventstore import *  # noqa: E402,F403
 from config.settings.kafka import *  # noqa: E402,F403
 from config.settings.logging import *  # noqa: E402,F403
+from config.settings.metrics import *  # noqa: E402,F403
 from config.settings.orders import *  # noqa: E402,F403
 from config.settings.postgres import *  # noqa: E402,F403
 from config.settings.projections import *  # noqa: E402,F403

@@ -8,11 +8,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from confluent_kafka import KafkaError, Producer
 
+from eventstore import metrics
 from eventstore.postgres import NOTIFY_CHANNEL
 from eventstore.relay.frontier import Frontier, State
 from eventstore.relay.notifier import Notifier
@@ -82,6 +84,7 @@ class _Batch:
         # For the batch's log line: the commands (correlation ids) and traces it carried.
         self.correlations = _first_distinct(row[9] or row[3] for row in rows)
         self.traces = _first_distinct(row[14][3:35] for row in rows if row[14])  # 00-<id>-...
+        self.committed = {row[0]: row[12] for row in rows}  # outbox id -> commit time
 
     def on_delivery(self, err: KafkaError | None, msg: Any, *, outbox_id: int) -> None:
         if err is not None:
@@ -161,6 +164,7 @@ class Relay:
             log.info("stopped while Kafka had not acknowledged a batch; it is recovered on start")
             return self.published_total
         finally:
+            metrics.RELAY_ACTIVE.set(0)
             if self._marker is not None:
                 self._marker.close()
             if self._notifier is not None:
@@ -177,9 +181,11 @@ class Relay:
             row = conn.execute("SELECT pg_try_advisory_lock(%s)", [self.config.lock_key]).fetchone()
             if row and row[0]:
                 log.info("relay active (advisory lock %s held)", self.config.lock_key)
+                metrics.RELAY_ACTIVE.set(1)
                 return True
             if not announced:
                 log.info("another relay is active; standing by")
+                metrics.RELAY_ACTIVE.set(0)
                 announced = True
             self.stop.wait(1.0)
         return False
@@ -227,6 +233,12 @@ class Relay:
             # or per-stream order would break. Stop loudly; the outbox keeps every row.
             raise RuntimeError(f"Kafka rejected {len(batch.failed)} events: {batch.failed[0]}")
         if batch.delivered:
+            now = datetime.now(UTC)
+            metrics.RELAY_BATCH_EVENTS.observe(len(batch.delivered))
+            metrics.observe_many(
+                metrics.RELAY_ACK_SECONDS,
+                ((now - batch.committed[p.outbox_id]).total_seconds() for p in batch.delivered),
+            )
             log.info(
                 "published %d events",
                 len(batch.delivered),

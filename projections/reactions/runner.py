@@ -8,12 +8,13 @@ import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 
-from eventstore import tracing
+from eventstore import metrics, tracing
 from eventstore.events import EventEnvelope
 from eventstore.reaction import Reaction
 from eventstore.serialization import encode_envelope
@@ -68,6 +69,12 @@ def _commit(
             write_dead_letters(cur, dead_letters)
     except Conflict:
         return False
+    metrics.REACTION_EVENTS.labels(reaction.name).inc(len(events))
+    now = datetime.now(UTC)
+    metrics.observe_many(
+        metrics.REACTION_SECONDS.labels(reaction.name),
+        ((now - e.occurred_at).total_seconds() for p, e in events if p >= decide_from),
+    )
     return True
 
 

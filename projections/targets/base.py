@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from django.db import transaction
+
+from eventstore import metrics
 from eventstore.events import EventEnvelope
 from eventstore.projection import (
     Projection,
@@ -66,3 +69,5 @@ def _mark_resolved(cur: Any, dead_letter_id: int) -> None:
 def write_dead_letters(cur: Any, rows: Sequence[dict[str, Any]]) -> None:
     for row in rows:
         cur.execute(_INSERT_DEAD_LETTER, row)
+        # Counted once the caller's transaction commits: a refused batch parks nothing.
+        transaction.on_commit(metrics.DEAD_LETTERS.labels(row["projection"]).inc)

@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from eventstore import metrics
 from eventstore.kafka_admin import ensure_topics
 from eventstore.relay import Relay, RelayConfig
 from eventstore.runtime import on_published, postgres_dsn
@@ -31,6 +32,8 @@ class Command(BaseCommand):
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
+        if settings.METRICS_PORT:
+            metrics.serve(settings.METRICS_HOST, settings.METRICS_PORT)
         try:
             ensure_topics(settings.KAFKA_BOOTSTRAP_SERVERS, settings.KAFKA_TOPICS)
         except Exception as exc:  # noqa: BLE001 - Kafka down: the relay still starts and waits
