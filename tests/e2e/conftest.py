@@ -60,16 +60,22 @@ def live_system(transactional_db: None, isolated_servers: None, tmp_path: Path) 
             stdout=fh,
             stderr=subprocess.STDOUT,
         )
-    relay = start_relay(logs / "relay.log")
+    ports = {name: _free_port() for name in ("worker", "follower", "relay")}
+    relay = start_relay(logs / "relay.log", env={"METRICS_PORT": str(ports["relay"])})
     worker = start_worker(
         logs / "worker.log",
         "-c",
         "2",
         queues="default,projections,side_effects,notifications,orders",
         # The simulated payment provider answers over HTTP, on the webhook, as a real one would.
-        env={"PAYMENTS_CALLBACK_URL": f"http://127.0.0.1:{port}/api/v1/payments/callback/"},
+        env={
+            "PAYMENTS_CALLBACK_URL": f"http://127.0.0.1:{port}/api/v1/payments/callback/",
+            "METRICS_PORT": str(ports["worker"]),
+        },
     )
-    follower = start_follower(logs / "follower.log", slice_seconds=10)
+    follower = start_follower(
+        logs / "follower.log", slice_seconds=10, env={"METRICS_PORT": str(ports["follower"])}
+    )
     processes = [web, relay, worker, follower]
     try:
         wait_for("the web server to listen", lambda: _serving(port), 60)
@@ -80,7 +86,11 @@ def live_system(transactional_db: None, isolated_servers: None, tmp_path: Path) 
             lambda: all(followed(name) for name in registry.consumers()),
             60,
         )
-        yield Http(f"http://127.0.0.1:{port}")
+        http = Http(f"http://127.0.0.1:{port}")
+        http.metrics = {"web": f"{http.base}/metrics"} | {
+            name: f"http://127.0.0.1:{p}/metrics" for name, p in ports.items()
+        }
+        yield http
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)

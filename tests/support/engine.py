@@ -234,7 +234,9 @@ def start_worker(
     return process
 
 
-def start_follower(log: Path, *extra: str, slice_seconds: float = 60.0) -> subprocess.Popen[bytes]:
+def start_follower(
+    log: Path, *extra: str, slice_seconds: float = 60.0, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """The follower's worker, as the Procfile runs it (a long slice: tests see one follower).
     Every other consumer first skips what earlier tests left in the log: the follower would
     hand those backlogs to catch-up tasks, which would keep this test's worker busy."""
@@ -245,7 +247,7 @@ def start_follower(log: Path, *extra: str, slice_seconds: float = 60.0) -> subpr
         "1",
         *extra,
         queues="projections_follow",
-        env={"PROJECTIONS_FOLLOW_SLICE": str(slice_seconds)},
+        env={"PROJECTIONS_FOLLOW_SLICE": str(slice_seconds), **(env or {})},
     )
 
 

@@ -25,6 +25,8 @@ class Http:
     def __init__(self, base: str) -> None:
         self.base = base.rstrip("/")
         self.bearer: str | None = None
+        # Each process's metrics address, by service (set by the e2e live system).
+        self.metrics: dict[str, str] = {}
 
     def call(
         self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None

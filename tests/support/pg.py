@@ -37,12 +37,14 @@ def child_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "POSTGRES_DB": connection.settings_dict["NAME"], **extra}
 
 
-def start_relay(log: Path, *args: str) -> subprocess.Popen[bytes]:
+def start_relay(
+    log: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     with open(log, "ab") as fh:
         return subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), "relay", *args],
             cwd=ROOT,
-            env=child_env(),
+            env=child_env(**(env or {})),
             stdout=fh,
             stderr=subprocess.STDOUT,
         )
