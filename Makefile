@@ -8,7 +8,7 @@ WEB_PORT ?= 8000
 export WEB_PORT
 
 PHONY_BENCH := bench bench-eventstore bench-projections bench-http bench-orders bench-tracing wrk mutate
-.PHONY: $(PHONY_BENCH) run test test-browser fuzz tracing-up unit pytest lint venv stack-up stack-down stack-status stack-reset migrate topics clean
+.PHONY: $(PHONY_BENCH) run test test-browser fuzz tracing-up metrics-up unit pytest lint venv stack-up stack-down stack-status stack-reset migrate topics clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ stack-down:
 tracing-up: $(STAMP)
 	$(PY) stack/stack.py up zipkin
 	@echo "  Zipkin      http://127.0.0.1:9411/zipkin/   (OTEL_TRACES_EXPORTER=zipkin make run)"
+
+# Prometheus (Debian's package), scraping the processes `make run` starts and evaluating the alert
+# rules in docker/prometheus/alerts.yml.
+metrics-up: $(STAMP)
+	$(PY) stack/stack.py up prometheus
+	@echo "  Prometheus  http://127.0.0.1:9090/   (targets: /targets, alerts: /alerts)"
 
 stack-status:
 	@if test -x $(PY); then $(PY) stack/stack.py status; else $(PYTHON) stack/stack.py status; fi

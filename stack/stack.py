@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 from stack_kafka import Kafka
 from stack_postgres import Postgres
+from stack_prometheus import Prometheus
 from stack_rabbitmq import RabbitMQ, ensure_vhost
 from stack_redis import Redis
 from stack_util import LOG_DIR, RUN_DIR, Server, StackError, apt_install, port_open, say, wait_until
@@ -35,14 +36,15 @@ SERVERS: dict[str, Callable[[], Server]] = {
     "rabbitmq": RabbitMQ,
     "kafka": Kafka,
 }
-# Started only when named (`stack.py up zipkin`); `down` stops them too.
-OPTIONAL: dict[str, Callable[[], Server]] = {"zipkin": Zipkin}
+# Started only when named (`stack.py up zipkin prometheus`); `down` stops them too.
+OPTIONAL: dict[str, Callable[[], Server]] = {"zipkin": Zipkin, "prometheus": Prometheus}
 READY_TIMEOUT = {
     "postgres": 60.0,
     "redis": 20.0,
     "rabbitmq": 90.0,
     "kafka": 120.0,
     "zipkin": 120.0,
+    "prometheus": 60.0,
 }
 
 

@@ -56,7 +56,11 @@ def test_every_variable_the_app_services_set_is_one_the_settings_read(
 ) -> None:
     read = names_the_settings_read(monkeypatch)
     for name, service in app_services().items():
-        unknown = environment_names(service) - read - {"DJANGO_SETTINGS_MODULE"}
+        unknown = {
+            name
+            for name in environment_names(service) - read - {"DJANGO_SETTINGS_MODULE"}
+            if not name.startswith("OTEL_")  # the OpenTelemetry SDK's own variables
+        }
         assert not unknown, f"service {name} sets variables no setting reads: {sorted(unknown)}"
 
 
@@ -81,3 +85,29 @@ def test_every_setting_is_documented_in_the_readme(monkeypatch: pytest.MonkeyPat
         name for name in sorted(names_the_settings_read(monkeypatch)) if f"`{name}`" not in readme
     ]
     assert not missing, f"settings missing from README.md: {missing}"
+
+
+def test_prometheus_scrapes_every_app_process_where_it_serves_its_metrics() -> None:
+    compose = load_compose()
+    config = yaml.safe_load((ROOT / "docker" / "prometheus" / "prometheus.yml").read_text())
+    scraped = {
+        target
+        for job in config["scrape_configs"]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+    served = {"web:8000"} | {
+        f"{name}:{service['environment']['METRICS_PORT']}"
+        for name, service in app_services().items()
+        if "METRICS_PORT" in service["environment"]
+    }
+    assert scraped == served
+    assert {"worker", "follower", "relay", "beat"} <= {t.split(":")[0] for t in served}
+    mounts = " ".join(compose["services"]["prometheus"]["volumes"])
+    assert "alerts.yml" in mounts and "prometheus.yml" in mounts
+    grafana = " ".join(compose["services"]["grafana"]["volumes"])
+    assert "./grafana/dashboards:/var/lib/grafana/dashboards" in grafana
+    provider = yaml.safe_load(
+        (ROOT / "docker/grafana/provisioning/dashboards/cqrs.yml").read_text()
+    )
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
