@@ -303,3 +303,11 @@ def sweep_side_effects(older_than: float = 60.0) -> int:
         queue = known.queue if known is not None else Queue.SIDE_EFFECTS
         run_side_effect.apply_async((job_id,), queue=queue)
     return len(stale)
+
+
+@shared_task(name="ops.sample_console", ignore_result=True)
+def sample_console() -> int:
+    """One sample of every consumer's lag and position for the console's rates and charts."""
+    from projections import console
+
+    return len(console.record())

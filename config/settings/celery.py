@@ -32,6 +32,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("PROJECTIONS_CATCH_UP_INTERVAL", default=30.0),
     },
     "side-effects-sweep": {"task": "side_effects.sweep", "schedule": 60.0},
+    # The console's lag history (projections/console.py); a sample nobody ran in time is dropped.
+    "console-sample": {
+        "task": "ops.sample_console",
+        "schedule": env.float("CONSOLE_SAMPLE_SECONDS", default=5.0),
+        "options": {"expires": 2 * env.float("CONSOLE_SAMPLE_SECONDS", default=5.0)},
+    },
     "orders-fire-timers": {
         "task": "orders.fire_timers",
         "schedule": env.float("ORDERS_TIMER_SWEEP", default=5.0),

@@ -25,3 +25,12 @@ CONSISTENCY_WAIT_TIMEOUT = env.float("CONSISTENCY_WAIT_TIMEOUT", default=2.0)
 CONSISTENCY_WAIT_MAX = env.float("CONSISTENCY_WAIT_MAX", default=10.0)
 # Products with less stock than this are "low stock" (a Redis set; staff are notified).
 PRODUCTS_LOW_STOCK_THRESHOLD = env.int("PRODUCTS_LOW_STOCK_THRESHOLD", default=5)
+# The operator's console (admin, projections/console.py): seconds between samples of every
+# consumer's lag and position (the beat's ops.sample_console, or a console page), how many
+# seconds of them it keeps for its rates and charts, and where an event's trace opens
+# (`{trace_id}` is replaced; empty: no link).
+CONSOLE_SAMPLE_SECONDS = env.float("CONSOLE_SAMPLE_SECONDS", default=5.0)
+CONSOLE_HISTORY_SECONDS = env.float("CONSOLE_HISTORY_SECONDS", default=600.0)
+CONSOLE_TRACE_URL = env.str(
+    "CONSOLE_TRACE_URL", default="http://127.0.0.1:9411/zipkin/traces/{trace_id}"
+)

@@ -150,7 +150,8 @@ def test_every_admin_page_and_the_browsable_api_load_nothing_from_another_host(
     run_engine("products.catalog")
     log_in(page.page, *admin_login)
     tab = page.page
-    opened = ["/admin/", "/api/v1/", "/api/v1/products/"]
+    opened = ["/admin/", "/admin/console/", "/admin/console/streams/", "/api/v1/"]
+    opened += ["/api/v1/products/", "/admin/console/consumers/products.catalog/"]
     for model in admin.site._registry:
         meta = model._meta
         opened.append(reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist"))
@@ -159,4 +160,36 @@ def test_every_admin_page_and_the_browsable_api_load_nothing_from_another_host(
         assert response is not None and response.status == 200, url
         tab.wait_for_load_state("networkidle")
     assert len(opened) > 10
+    page.clean()
+
+
+def test_the_operator_console_pages_render_and_lead_from_a_consumer_to_a_stream(
+    page: Watched, admin_login: tuple[str, str]
+) -> None:
+    from projections import console
+
+    product = a_product()
+    run_engine("products.catalog")
+    console.record()
+    log_in(page.page, *admin_login)
+    tab = page.page
+    tab.click("#console-link")
+    tab.wait_for_url("**/admin/console/")
+    catalog = tab.locator('tr[data-consumer="products.catalog"]')
+    assert catalog.get_attribute("data-state") == "following"
+    assert "read model" in catalog.inner_text()
+    catalog.locator("a").first.click()
+    tab.wait_for_url("**/admin/console/consumers/products.catalog/")
+    assert tab.locator("#partitions tbody tr").count() >= 1
+    assert tab.inner_text("#state") == "following"
+    tab.click("text=Event streams")
+    tab.fill("#q", product[:8])
+    tab.click("#find input[type=submit]")
+    tab.click(f"a[href='?stream={product}']")
+    tab.wait_for_selector("#events")
+    assert "products.ProductCreated" in tab.inner_text("#events")
+    assert '"published": true' in tab.inner_text("#state")
+    tab.click("#v1 >> text=state here")
+    tab.wait_for_selector("#state")
+    assert '"published": false' in tab.inner_text("#state")
     page.clean()
