@@ -55,7 +55,8 @@ run: migrate
 	@echo "  API docs    http://127.0.0.1:$(WEB_PORT)/api/docs/   (schema: /api/schema/)"
 	@echo "  Admin       http://127.0.0.1:$(WEB_PORT)/admin/      (first admin: $(PY) manage.py create_admin --email you@example.com)"
 	@echo "  Health      http://127.0.0.1:$(WEB_PORT)/healthz  and  /readyz"
-	@echo "  Metrics     http://127.0.0.1:$(WEB_PORT)/metrics"
+	@echo "  Console     http://127.0.0.1:$(WEB_PORT)/admin/console/   (staff: consumers, lag, event streams)"
+	@echo "  Metrics     http://127.0.0.1:$(WEB_PORT)/metrics   (worker, follower, relay, beat: ports 9101-9104)"
 	@echo
 	$(VENV)/bin/honcho start -f Procfile
 
