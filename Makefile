@@ -21,8 +21,9 @@ venv: $(STAMP)
 stack-up: $(STAMP)
 	$(PY) stack/stack.py up
 
+# STACK_ARGS=--force also stops servers another checkout of the project started.
 stack-down:
-	@if test -x $(PY); then $(PY) stack/stack.py down; else $(PYTHON) stack/stack.py down; fi
+	@if test -x $(PY); then $(PY) stack/stack.py down $(STACK_ARGS); else $(PYTHON) stack/stack.py down $(STACK_ARGS); fi
 
 # Zipkin's server on 127.0.0.1:9411, a trace backend to open in a browser (its jar fetched from
 # Maven Central once per machine; spans kept in memory). Then run with OTEL_TRACES_EXPORTER=zipkin.

@@ -27,7 +27,19 @@ from stack_postgres import Postgres
 from stack_prometheus import Prometheus
 from stack_rabbitmq import RabbitMQ, ensure_vhost
 from stack_redis import Redis
-from stack_util import LOG_DIR, RUN_DIR, Server, StackError, apt_install, port_open, say, wait_until
+from stack_util import (
+    LOG_DIR,
+    RUN_DIR,
+    Server,
+    StackError,
+    apt_install,
+    forget_owner,
+    owner_of,
+    port_open,
+    record_owner,
+    say,
+    wait_until,
+)
 from stack_zipkin import Zipkin
 
 SERVERS: dict[str, Callable[[], Server]] = {
@@ -70,7 +82,9 @@ def cmd_up(servers: list[Server]) -> None:
             continue
         if port_open(s.host, s.port):
             if s.ready():
-                say(f"{s.name}: reusing the compatible server already listening on {s.address}")
+                owner = owner_of(s.name, s.host, s.port)
+                by = f" (started by the checkout {owner['checkout']})" if owner else ""
+                say(f"{s.name}: reusing the server already listening on {s.address}{by}")
                 reused.append(s)
                 continue
             raise StackError(
@@ -86,6 +100,9 @@ def cmd_up(servers: list[Server]) -> None:
         if not s.ready():
             s.provision()
         wait_until(f"{s.name} on {s.address}", s.ready, READY_TIMEOUT[s.name], s.log)
+        pid = s.managed_pid()
+        if pid:
+            record_owner(s.name, s.host, s.port, pid)
         say(f"{s.name} ready on {s.address}")
     kafka = next((s for s in servers if isinstance(s, Kafka)), None)
     if kafka is not None:
@@ -93,21 +110,40 @@ def cmd_up(servers: list[Server]) -> None:
     say(f"up in {time.monotonic() - t0:.1f}s")
 
 
-def cmd_down(servers: list[Server]) -> None:
+def cmd_down(servers: list[Server], *, force: bool = False) -> None:
     for s in reversed(servers):
         if s.managed_pid():
             say(f"stopping {s.name}")
             s.stop()
-        else:
+            forget_owner(s.name, s.host, s.port)
+            continue
+        owner = owner_of(s.name, s.host, s.port)
+        if owner is None:
             say(f"{s.name} not running (from this project)")
+        elif force:
+            say(f"stopping {s.name}, started by the checkout {owner['checkout']} (--force)")
+            s.stop_foreign(int(owner["pid"]))
+            forget_owner(s.name, s.host, s.port)
+        else:
+            say(
+                f"{s.name}: not stopping it, the checkout {owner['checkout']} started it "
+                f"(stop it there: cd {owner['checkout']} && make stack-down; "
+                f"or here: python stack/stack.py down --force)"
+            )
 
 
 def cmd_status(servers: list[Server]) -> int:
     down = 0
     for s in servers:
         up = s.ready()
-        owner = "managed" if s.managed_pid() else ("external" if up else "-")
-        print(f"{s.name:<9} {s.address:<22} {'up' if up else 'DOWN':<5} {owner}")
+        owner = owner_of(s.name, s.host, s.port)
+        if s.managed_pid():
+            started_by = "managed (this checkout)"
+        elif owner is not None:
+            started_by = f"managed by {owner['checkout']}"
+        else:
+            started_by = "external" if up else "-"
+        print(f"{s.name:<9} {s.address:<22} {'up' if up else 'DOWN':<5} {started_by}")
         down += not up
     return 1 if down else 0
 
@@ -125,6 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["up", "down", "status", "reset", "vhost", "browser"])
     parser.add_argument("names", nargs="*", help="servers (default: all), or vhost add|delete NAME")
+    parser.add_argument(
+        "--force", action="store_true", help="down: stop servers another checkout started too"
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "vhost":
@@ -137,12 +176,16 @@ def main(argv: list[str] | None = None) -> int:
             raise StackError(f"unknown server {', '.join(unknown)}; choose from {', '.join(every)}")
         names = args.names or list(SERVERS)
         if not args.names and args.command == "down":
-            names += [n for n, make in OPTIONAL.items() if make().managed_pid()]
+            names += [
+                n
+                for n, make in OPTIONAL.items()
+                if make().managed_pid() or (args.force and _owned_elsewhere(make()))
+            ]
         servers = [every[n]() for n in names]
         if args.command == "up":
             cmd_up(servers)
         elif args.command == "down":
-            cmd_down(servers)
+            cmd_down(servers, force=args.force)
         elif args.command == "status":
             return cmd_status(servers)
         else:
@@ -153,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _owned_elsewhere(server: Server) -> bool:
+    return owner_of(server.name, server.host, server.port) is not None
 
 
 def cmd_browser() -> int:

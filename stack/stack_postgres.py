@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from pathlib import Path
 
 from stack_util import PG, STACK_DIR, Server, apt_install, pid_alive, run
@@ -143,6 +144,8 @@ class Postgres(Server):
             self._superuser_sql(f"ALTER ROLE \"{user}\" LOGIN CREATEDB PASSWORD '{quoted}'")
         if not self._superuser_sql(f"SELECT 1 FROM pg_database WHERE datname = '{db}'"):
             self._superuser_sql(f'CREATE DATABASE "{db}" OWNER "{user}"')
+
+    stop_signal = signal.SIGINT  # fast shutdown: roll back open transactions, then stop
 
     def stop(self) -> None:
         bindir = self.bindir()

@@ -17,6 +17,7 @@ project's virtualenv (for psycopg, redis, kombu and confluent-kafka) but never i
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -26,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK_DIR = Path(os.environ.get("STACK_DIR", ROOT / ".stack")).resolve()
@@ -141,11 +143,12 @@ def run(
     env_extra: dict[str, str] | None = None,
     check: bool = True,
     user: str | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     if user and os.geteuid() == 0:
         cmd = ["runuser", "-u", user, "--", *cmd]
     full_env = {**os.environ, **(env_extra or {})}
-    proc = subprocess.run(cmd, env=full_env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, env=full_env, capture_output=True, text=True, cwd=cwd)
     if check and proc.returncode != 0:
         out = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
         raise StackError(f"`{' '.join(cmd)}` failed: {' | '.join(out)}")
@@ -199,9 +202,9 @@ def spawn(name: str, cmd: list[str], *, env_extra: dict[str, str], cwd: Path) ->
     return proc.pid
 
 
-def kill_pid(name: str, pid: int, timeout: float = 30) -> None:
+def kill_pid(name: str, pid: int, timeout: float = 30, sig: int = signal.SIGTERM) -> None:
     try:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, sig)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + timeout
@@ -210,6 +213,37 @@ def kill_pid(name: str, pid: int, timeout: float = 30) -> None:
     if pid_alive(pid):
         say(f"{name} did not stop in {timeout:.0f}s; killing pid {pid}")
         os.kill(pid, signal.SIGKILL)
+
+
+# ---------------------------------------------------------------- who started what
+
+# One record per server address on this machine, whichever checkout started it: which checkout,
+# its .stack/ folder, the server's pid. Any checkout can then say who owns a server, and refuse to
+# stop one it did not start.
+OWNERS_DIR = CACHE_DIR / "owners"
+
+
+def _owner_file(name: str, host: str, port: int) -> Path:
+    return OWNERS_DIR / f"{name}-{host}-{port}.json"
+
+
+def record_owner(name: str, host: str, port: int, pid: int) -> None:
+    OWNERS_DIR.mkdir(parents=True, exist_ok=True)
+    record = {"checkout": str(ROOT), "stack_dir": str(STACK_DIR), "pid": pid}
+    _owner_file(name, host, port).write_text(json.dumps(record) + "\n")
+
+
+def owner_of(name: str, host: str, port: int) -> dict[str, Any] | None:
+    """The record of the checkout that started the server at host:port, if it still runs."""
+    try:
+        record: dict[str, Any] = json.loads(_owner_file(name, host, port).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if pid_alive(int(record.get("pid", 0))) else None
+
+
+def forget_owner(name: str, host: str, port: int) -> None:
+    _owner_file(name, host, port).unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- servers
@@ -246,6 +280,13 @@ class Server:
 
     def stop(self) -> None:
         raise NotImplementedError
+
+    # How a server another checkout started is stopped from here (`down --force`): its pid gets
+    # this signal (Postgres: SIGINT, its fast shutdown), then SIGKILL after the timeout.
+    stop_signal: ClassVar[int] = signal.SIGTERM
+
+    def stop_foreign(self, pid: int) -> None:
+        kill_pid(self.name, pid, timeout=60, sig=self.stop_signal)
 
     @property
     def log(self) -> Path:
