@@ -128,7 +128,7 @@ def cmd_down(servers: list[Server], *, force: bool = False) -> None:
             say(
                 f"{s.name}: not stopping it, the checkout {owner['checkout']} started it "
                 f"(stop it there: cd {owner['checkout']} && make stack-down; "
-                f"or here: python stack/stack.py down --force)"
+                f"or here: make stack-down STACK_ARGS=--force)"
             )
 
 
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--force", action="store_true", help="down: stop servers another checkout started too"
     )
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     try:
         if args.command == "vhost":
             return cmd_vhost(args.names)

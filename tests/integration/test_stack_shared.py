@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -99,7 +100,7 @@ def test_a_second_clone_runs_its_tests_on_the_stack_and_does_not_stop_it(clone: 
         for name in SERVERS:
             line = next(x for x in down.stdout.splitlines() if x.startswith(f"stack: {name}:"))
             assert f"the checkout {ROOT} started it" in line, line
-            assert "--force" in line and "make stack-down" in line, line
+            assert "STACK_ARGS=--force" in line and "make stack-down" in line, line
     after = status_of(ROOT)
     assert all(after[name][1] == "up" for name in SERVERS), after
     no_debris(clone, ROOT)
@@ -131,3 +132,31 @@ def test_a_missing_cookie_is_named_with_the_command_that_fixes_it(tmp_path: Path
     assert "not reachable" not in line
     no_debris(ROOT)
     assert stack_in(ROOT, "vhost", "delete", "test_no_cookie").returncode == 0
+
+
+def test_down_leaves_a_server_another_stack_started_unless_forced(tmp_path: Path) -> None:
+    """Two stack folders (as two checkouts have), one Redis on a port of its own."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    first, second = tmp_path / "first", tmp_path / "second"
+
+    def stack_with(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(ROOT / "stack" / "stack.py"), *args],
+            env={**clean_env(), "STACK_DIR": str(folder), "REDIS_PORT": str(port)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert stack_with(first, "up", "redis").returncode == 0
+    try:
+        kept = stack_with(second, "down", "redis")
+        assert kept.returncode == 0 and "not stopping it" in kept.stdout, kept.stdout
+        assert "up" in stack_with(second, "status", "redis").stdout.split()
+        forced = stack_with(second, "down", "--force", "redis")
+        assert forced.returncode == 0 and "(--force)" in forced.stdout, forced.stdout
+        assert "DOWN" in stack_with(first, "status", "redis").stdout.split()
+    finally:
+        stack_with(first, "down", "redis")
