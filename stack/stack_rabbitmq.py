@@ -14,6 +14,7 @@ from stack_util import (
     LOG_DIR,
     RABBIT,
     RABBIT_DIST_PORT,
+    ROOT,
     RUN_DIR,
     STACK_DIR,
     Server,
@@ -124,12 +125,15 @@ class RabbitMQ(Server):
         ):
             owner = owner_of(self.name, self.host, self.port)
             started_by = f"the checkout {owner['checkout']}" if owner else "another program"
-            fix = (
-                f"stop it there (cd {owner['checkout']} && make stack-down), "
-                "then make stack-up here"
-                if owner
-                else "stop that RabbitMQ or set RABBITMQ_PORT, then make stack-up"
-            )
+            if owner is None:
+                fix = "stop that RabbitMQ or set RABBITMQ_PORT, then make stack-up"
+            elif owner["checkout"] == str(ROOT):
+                fix = "make stack-down && make stack-up (a new node, with a new cookie)"
+            else:
+                fix = (
+                    f"stop it there (cd {owner['checkout']} && make stack-down), "
+                    "then make stack-up here"
+                )
             return (
                 f"rabbitmq on {self.address} is reachable but cannot be administered from here: "
                 f"rabbitmqctl was refused by the node (its Erlang cookie is not the one in "
