@@ -8,7 +8,7 @@ WEB_PORT ?= 8000
 export WEB_PORT
 
 PHONY_BENCH := bench bench-eventstore bench-projections bench-http bench-orders bench-tracing wrk mutate
-.PHONY: $(PHONY_BENCH) run test test-browser fuzz tracing-up metrics-up unit pytest lint venv stack-up stack-down stack-status stack-reset migrate topics clean
+.PHONY: $(PHONY_BENCH) run test test-browser test-cluster fuzz tracing-up metrics-up unit pytest lint venv stack-up stack-down stack-status stack-reset migrate topics clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,7 +69,19 @@ lint: $(STAMP)
 
 # Everything but the browser suite (its own target below; CI runs both).
 pytest: stack-up
-	$(VENV)/bin/pytest --ignore=tests/browser $(PYTEST_ARGS)
+	$(VENV)/bin/pytest --ignore=tests/browser --ignore=tests/cluster $(PYTEST_ARGS)
+
+# Kafka as a cluster: three brokers of its own (ports 19092-19097, files under .stack/cluster/),
+# the default stack for the rest; tests/cluster runs against them, then they stop.
+CLUSTER_STACK_DIR := $(CURDIR)/.stack/cluster
+CLUSTER_ENV := STACK_DIR=$(CLUSTER_STACK_DIR) STACK_KAFKA_BROKERS=3 \
+	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19096
+test-cluster: stack-up
+	$(CLUSTER_ENV) STACK_SKIP_TOPICS=1 $(PY) stack/stack.py up kafka
+	KAFKA_CLUSTER_STACK_DIR=$(CLUSTER_STACK_DIR) KAFKA_REPLICATION_FACTOR=3 \
+	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19096 \
+	$(VENV)/bin/pytest tests/cluster $(PYTEST_ARGS); rc=$$?; \
+	$(CLUSTER_ENV) $(PY) stack/stack.py down kafka; exit $$rc
 
 # The pages people open, in Debian's chromium driven by Playwright (installed when missing; no
 # browser download): docs, admin login, catalog action, projection status, dead letters.

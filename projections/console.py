@@ -216,15 +216,17 @@ def _measure(consumer: Consumer) -> None:
         falling = (first.lag - now.lag) / span
         if now.lag > 0 and falling > 0:
             consumer.eta_seconds = now.lag / falling
-    moved = any(s.position != now.position for s in consumer.samples if s.at >= now.at - 60)
-    watched_long_enough = bool(consumer.samples) and now.at - consumer.samples[0].at >= STALL_AFTER
+    # Stalled: not one event applied since the newest sample at least STALL_AFTER old.
+    old_enough = [s for s in consumer.samples if s.at <= now.at - STALL_AFTER]
+    since = consumer.samples[consumer.samples.index(old_enough[-1]) :] if old_enough else []
+    stalled = bool(since) and all(s.position == now.position for s in since)
     if consumer.rebuilding:
         consumer.state = REBUILDING
     elif consumer.dead_letters:
         consumer.state = PARKED
     elif consumer.lag == 0 or (consumer.followed and consumer.lag <= SMALL_LAG):
         consumer.state = FOLLOWING
-    elif watched_long_enough and not moved:
+    elif stalled:
         consumer.state = STALLED
     else:
         consumer.state = CATCHING_UP

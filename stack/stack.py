@@ -78,6 +78,7 @@ def cmd_up(servers: list[Server]) -> None:
             if s.ready():
                 say(f"{s.name} already running on {s.address}")
                 continue
+            s.resume()
             started.append(s)  # ours, still booting (or just provisioned wrong): wait below
             continue
         if port_open(s.host, s.port):

@@ -1,4 +1,10 @@
-"""Apache Kafka (KRaft, one node) for the stack, assembled from Maven Central jars."""
+"""Apache Kafka (KRaft) for the stack, assembled from Maven Central jars: one node by default, or
+a cluster of STACK_KAFKA_BROKERS nodes on loopback (each a broker and a controller; node i
+listens on KAFKA_PORT + 2(i-1) and the next port for its controller; heaps capped so three fit a
+small machine). A cluster's internal topics are replicated min(3, N) times with min(2, N) in
+sync, and `ensure_topics` runs with KAFKA_REPLICATION_FACTOR=min(3, N) unless it is set.
+
+`up kafka` also starts any node of the cluster that is not running (after a kill, say)."""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import os
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from stack_util import (
@@ -29,12 +36,50 @@ from stack_util import (
     spawn,
 )
 
+BROKERS = int(os.environ.get("STACK_KAFKA_BROKERS") or "1")
+
+
+@dataclass(frozen=True)
+class Node:
+    id: int
+    port: int
+    controller_port: int
+    base: Path
+    pid_name: str
+
 
 class Kafka(Server):
     def __init__(self) -> None:
         super().__init__("kafka", KAFKA_HOST or "127.0.0.1", KAFKA_PORT)
-        self.base = STACK_DIR / "kafka"
         self.libs = CACHE_DIR / f"kafka-{KAFKA_VERSION}" / "libs"
+        self.brokers = BROKERS
+        if self.brokers < 1:
+            raise StackError(f"STACK_KAFKA_BROKERS must be at least 1, not {self.brokers}")
+        if self.brokers == 1:
+            self.base = STACK_DIR / "kafka"
+            self.nodes = [Node(1, KAFKA_PORT, KAFKA_CONTROLLER_PORT, self.base, "kafka")]
+        else:
+            self.base = STACK_DIR / "kafka-cluster"
+            self.nodes = [
+                Node(
+                    i,
+                    KAFKA_PORT + 2 * (i - 1),
+                    KAFKA_PORT + 2 * (i - 1) + 1,
+                    self.base / f"node-{i}",
+                    f"kafka-{i}",
+                )
+                for i in range(1, self.brokers + 1)
+            ]
+
+    @property
+    def bootstrap(self) -> str:
+        """Every node's address (a client that knows one node that is down still connects)."""
+        if self.brokers == 1:
+            return KAFKA_BOOTSTRAP
+        return ",".join(f"{self.host}:{node.port}" for node in self.nodes)
+
+    def data_dirs(self) -> list[Path]:
+        return [self.base]
 
     def install(self) -> None:
         if not shutil.which("java"):
@@ -65,59 +110,101 @@ class Kafka(Server):
         stamp.write_text(KAFKA_VERSION)
 
     def managed_pid(self) -> int | None:
-        return read_pid(self.name)
+        """A running node's pid (any: `up` starts the others again)."""
+        return next((pid for n in self.nodes if (pid := read_pid(n.pid_name))), None)
 
-    def _write_config(self) -> Path:
-        self.base.mkdir(parents=True, exist_ok=True)
-        props = self.base / "server.properties"
+    def node_pids(self) -> dict[int, int | None]:
+        return {n.id: read_pid(n.pid_name) for n in self.nodes}
+
+    def _write_config(self, node: Node) -> Path:
+        node.base.mkdir(parents=True, exist_ok=True)
+        props = node.base / "server.properties"
+        replicas, in_sync = min(3, self.brokers), min(2, self.brokers)
+        if self.brokers == 1:
+            quorum = f"controller.quorum.bootstrap.servers={self.host}:{node.controller_port}"
+        else:
+            quorum = "controller.quorum.voters=" + ",".join(
+                f"{n.id}@{self.host}:{n.controller_port}" for n in self.nodes
+            )
         props.write_text(
             KAFKA_PROPERTIES.format(
-                host=self.host, port=self.port, cport=KAFKA_CONTROLLER_PORT, data=self.base / "data"
+                node=node.id,
+                quorum=quorum,
+                host=self.host,
+                port=node.port,
+                cport=node.controller_port,
+                data=node.base / "data",
+                replicas=replicas,
+                in_sync=in_sync,
             )
         )
-        (self.base / "log4j2.properties").write_text(LOG4J_PROPERTIES.format(level="INFO"))
-        (self.base / "log4j2-tools.properties").write_text(
+        (node.base / "log4j2.properties").write_text(LOG4J_PROPERTIES.format(level="INFO"))
+        (node.base / "log4j2-tools.properties").write_text(
             LOG4J_PROPERTIES.format(level="WARN").replace("SYSTEM_OUT", "SYSTEM_ERR")
         )
         return props
 
-    def _java(self, main: str, *args: str, log4j: str, heap: str = "-Xmx256m") -> list[str]:
+    def _java(
+        self, node: Node, main: str, *args: str, log4j: str, heap: str = "-Xmx256m"
+    ) -> list[str]:
         return [
             "java",
             heap,
             "-XX:+UseG1GC",
             "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={self.base / log4j}",
+            f"-Dlog4j2.configurationFile={node.base / log4j}",
             "-cp",
             f"{self.libs}/*",
             main,
             *args,
         ]
 
-    def start(self) -> None:
-        props = self._write_config()
-        if not (self.base / "data" / "meta.properties").exists():
-            cluster_id = run(
-                self._java(
-                    "kafka.tools.StorageTool", "random-uuid", log4j="log4j2-tools.properties"
-                )
-            ).stdout.strip()
-            run(
-                self._java(
-                    "kafka.tools.StorageTool",
-                    "format",
-                    "-t",
-                    cluster_id,
-                    "-c",
-                    str(props),
-                    "--standalone",
-                    log4j="log4j2-tools.properties",
-                )
+    def _cluster_id(self) -> str:
+        stored = self.base / "cluster.id"
+        if self.brokers > 1 and stored.exists():
+            return stored.read_text().strip()
+        node = self.nodes[0]
+        self._write_config(node)
+        made = run(
+            self._java(
+                node, "kafka.tools.StorageTool", "random-uuid", log4j="log4j2-tools.properties"
             )
-        cmd = self._java("kafka.Kafka", str(props), log4j="log4j2.properties", heap="-Xmx512m")
-        cmd.insert(1, "-Xms256m")
-        cmd.insert(2, "-XX:+ExitOnOutOfMemoryError")
-        spawn(self.name, cmd, env_extra={}, cwd=self.base)
+        ).stdout.strip()
+        if self.brokers > 1:
+            stored.write_text(made + "\n")
+        return made
+
+    def start(self) -> None:
+        """Start every node that is not running (formatting its storage the first time)."""
+        cluster_id: str | None = None
+        for node in self.nodes:
+            if read_pid(node.pid_name):
+                continue
+            props = self._write_config(node)
+            if not (node.base / "data" / "meta.properties").exists():
+                cluster_id = cluster_id or self._cluster_id()
+                standalone = ["--standalone"] if self.brokers == 1 else []
+                run(
+                    self._java(
+                        node,
+                        "kafka.tools.StorageTool",
+                        "format",
+                        "-t",
+                        cluster_id,
+                        "-c",
+                        str(props),
+                        *standalone,
+                        log4j="log4j2-tools.properties",
+                    )
+                )
+            heap = "-Xmx512m" if self.brokers == 1 else "-Xmx384m"
+            cmd = self._java(node, "kafka.Kafka", str(props), log4j="log4j2.properties", heap=heap)
+            cmd.insert(1, "-Xms256m" if self.brokers == 1 else "-Xms128m")
+            cmd.insert(2, "-XX:+ExitOnOutOfMemoryError")
+            spawn(node.pid_name, cmd, env_extra={}, cwd=node.base)
+
+    def resume(self) -> None:
+        self.start()
 
     def ready(self) -> bool:
         from confluent_kafka.admin import AdminClient
@@ -125,13 +212,13 @@ class Kafka(Server):
         try:
             admin = AdminClient(
                 {
-                    "bootstrap.servers": KAFKA_BOOTSTRAP,
+                    "bootstrap.servers": self.bootstrap,
                     "socket.timeout.ms": 1000,
                     "log_level": 0,
                 }
             )
             meta = admin.list_topics(timeout=1.5)
-            return len(meta.brokers) > 0
+            return len(meta.brokers) >= self.brokers
         except Exception:  # noqa: BLE001 - KafkaException or a timeout: not ready yet
             return False
 
@@ -142,7 +229,14 @@ class Kafka(Server):
         # Topics are declared by the Django project (settings.KAFKA_TOPICS); create them there.
         if os.environ.get("STACK_SKIP_TOPICS"):
             return
-        proc = run([sys.executable, str(ROOT / "manage.py"), "ensure_topics"], check=False)
+        settings_env = {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap}
+        if self.brokers > 1 and not os.environ.get("KAFKA_REPLICATION_FACTOR"):
+            settings_env["KAFKA_REPLICATION_FACTOR"] = str(min(3, self.brokers))
+        proc = run(
+            [sys.executable, str(ROOT / "manage.py"), "ensure_topics"],
+            check=False,
+            env_extra=settings_env,
+        )
         if proc.returncode != 0:
             raise StackError(
                 "creating Kafka topics failed: "
@@ -152,9 +246,13 @@ class Kafka(Server):
             say(f"kafka: {line}")
 
     def stop(self) -> None:
-        pid = self.managed_pid()
-        if pid:
-            kill_pid(self.name, pid, timeout=60)
+        for node in self.nodes:
+            pid = read_pid(node.pid_name)
+            if pid:
+                kill_pid(node.pid_name, pid, timeout=60)
+
+    def stop_foreign(self, pid: int) -> None:
+        kill_pid(self.name, pid, timeout=60)
 
 
 KAFKA_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -174,8 +272,8 @@ KAFKA_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
 
 KAFKA_PROPERTIES = """# Written by stack/stack_kafka.py on every start; edit the template there.
 process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers={host}:{cport}
+node.id={node}
+{quorum}
 listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}
 advertised.listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}
 controller.listener.names=CONTROLLER
@@ -185,13 +283,15 @@ log.dirs={data}
 num.partitions=3
 auto.create.topics.enable=false
 delete.topic.enable=true
-offsets.topic.replication.factor=1
+offsets.topic.replication.factor={replicas}
 offsets.topic.num.partitions=10
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor={replicas}
+transaction.state.log.min.isr={in_sync}
 transaction.state.log.num.partitions=4
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+share.coordinator.state.topic.replication.factor={replicas}
+share.coordinator.state.topic.min.isr={in_sync}
+default.replication.factor={replicas}
+min.insync.replicas={in_sync}
 group.initial.rebalance.delay.ms=0
 log.cleaner.dedupe.buffer.size=16777216
 num.network.threads=2

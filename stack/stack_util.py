@@ -271,6 +271,10 @@ class Server:
     def ready(self) -> bool:
         raise NotImplementedError
 
+    def resume(self) -> None:
+        """`up` found the server started but not ready: start what of it is not running (a
+        cluster's killed node); by default nothing (it is still booting)."""
+
     def booted(self) -> bool:
         """Up enough to provision (users, vhosts); by default the same as ready."""
         return self.ready()

@@ -14,7 +14,14 @@ KAFKA_TOPICS = {
     f"{KAFKA_TOPIC_PREFIX}{module}.events": {
         "partitions": KAFKA_TOPIC_PARTITIONS,
         "replication_factor": KAFKA_REPLICATION_FACTOR,
-        "config": {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"},
+        "config": {
+            "retention.ms": "-1",
+            "retention.bytes": "-1",
+            "cleanup.policy": "delete",
+            # Replicated 3 times: an acknowledged event is on 2 brokers (acks=all), and one
+            # broker can be lost without refusing writes.
+            "min.insync.replicas": str(max(1, min(2, KAFKA_REPLICATION_FACTOR - 1))),
+        },
     }
     for module in EVENT_MODULES
 }
