@@ -75,10 +75,11 @@ def cmd_up(servers: list[Server]) -> None:
     reused: list[Server] = []
     for s in servers:
         if s.managed_pid():
-            if s.ready():
+            if s.resume():
+                say(f"{s.name}: started again what of it was not running")
+            elif s.ready():
                 say(f"{s.name} already running on {s.address}")
                 continue
-            s.resume()
             started.append(s)  # ours, still booting (or just provisioned wrong): wait below
             continue
         if port_open(s.host, s.port):

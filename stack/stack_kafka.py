@@ -8,8 +8,10 @@ sync, and `ensure_topics` runs with KAFKA_REPLICATION_FACTOR=min(3, N) unless it
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -203,8 +205,11 @@ class Kafka(Server):
             cmd.insert(2, "-XX:+ExitOnOutOfMemoryError")
             spawn(node.pid_name, cmd, env_extra={}, cwd=node.base)
 
-    def resume(self) -> None:
+    def resume(self) -> bool:
+        if all(read_pid(n.pid_name) for n in self.nodes):
+            return False
         self.start()
+        return True
 
     def ready(self) -> bool:
         from confluent_kafka.admin import AdminClient
@@ -218,7 +223,8 @@ class Kafka(Server):
                 }
             )
             meta = admin.list_topics(timeout=1.5)
-            return len(meta.brokers) >= self.brokers
+            running = all(read_pid(n.pid_name) for n in self.nodes) or not self.managed_pid()
+            return running and len(meta.brokers) >= self.brokers
         except Exception:  # noqa: BLE001 - KafkaException or a timeout: not ready yet
             return False
 
@@ -246,10 +252,14 @@ class Kafka(Server):
             say(f"kafka: {line}")
 
     def stop(self) -> None:
-        for node in self.nodes:
-            pid = read_pid(node.pid_name)
-            if pid:
-                kill_pid(node.pid_name, pid, timeout=60)
+        # All at once: a node stopped last, after the others, waits for a controller quorum
+        # that is gone before it shuts down.
+        pids = {n.pid_name: pid for n in self.nodes if (pid := read_pid(n.pid_name))}
+        for pid in pids.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for name, pid in pids.items():
+            kill_pid(name, pid, timeout=60)
 
     def stop_foreign(self, pid: int) -> None:
         kill_pid(self.name, pid, timeout=60)

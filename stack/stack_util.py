@@ -271,9 +271,10 @@ class Server:
     def ready(self) -> bool:
         raise NotImplementedError
 
-    def resume(self) -> None:
-        """`up` found the server started but not ready: start what of it is not running (a
-        cluster's killed node); by default nothing (it is still booting)."""
+    def resume(self) -> bool:
+        """`up` found the server started: start what of it is not running (a cluster's killed
+        node); True if it did. By default nothing."""
+        return False
 
     def booted(self) -> bool:
         """Up enough to provision (users, vhosts); by default the same as ready."""

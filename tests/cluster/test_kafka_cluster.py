@@ -44,14 +44,19 @@ def broker_pid(node: int) -> int:
 def restart_missing_brokers() -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(ROOT / "stack" / "stack.py"), "up", "kafka"],
-        env={**os.environ, "STACK_DIR": str(CLUSTER_DIR), "STACK_SKIP_TOPICS": "1"},
+        env={
+            **os.environ,
+            "STACK_DIR": str(CLUSTER_DIR),
+            "STACK_KAFKA_BROKERS": "3",
+            "STACK_SKIP_TOPICS": "1",
+        },
         capture_output=True,
         text=True,
         timeout=300,
     )
 
 
-def test_the_topics_are_replicated_three_times_with_two_in_sync() -> None:
+def test_the_topics_are_replicated_three_times_with_two_in_sync(isolated_servers: None) -> None:
     admin = AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS})
     metadata = admin.list_topics(timeout=10)
     assert len(metadata.brokers) == 3
@@ -61,7 +66,9 @@ def test_the_topics_are_replicated_three_times_with_two_in_sync() -> None:
         assert settings.KAFKA_TOPICS[topic]["config"]["min.insync.replicas"] == "2"
 
 
-def test_a_broker_killed_mid_load_loses_nothing_and_fails_no_command(tmp_path: Path) -> None:
+def test_a_broker_killed_mid_load_loses_nothing_and_fails_no_command(
+    isolated_servers: None, tmp_path: Path
+) -> None:
     skip_earlier_events()
     relay = start_relay(tmp_path / "relay.log")
     ids = [a_product(stock=0, publish=False) for _ in range(PRODUCTS)]
@@ -75,7 +82,7 @@ def test_a_broker_killed_mid_load_loses_nothing_and_fails_no_command(tmp_path: P
         try:
             for i in range(COMMANDS // WRITERS):
                 product = ids[(seed * 11 + i) % len(ids)]
-                price = Decimal(10 + (seed * 31 + i) % 90)
+                price = Decimal(1000 * (seed + 1) + i + 1) / 100  # each unique, none 20.00
                 try:
                     dispatch(products.ChangePrice(product_id=product, price=price, currency="EUR"))
                 except BaseException as exc:  # noqa: BLE001 - every failure is reported
