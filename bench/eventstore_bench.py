@@ -186,6 +186,37 @@ def peer(n: int) -> float | None:
     return float(result["events"] / result["seconds"])
 
 
+def load_rates(n: int, run: int) -> dict[str, float]:
+    """Loads per second of a stream with a snapshot (at 25, the default interval) and 10 events
+    after it: the snapshot, then the tail (two round trips), beside both in one."""
+    from eventstore.aggregate import Snapshotted
+
+    s = store()
+    stream = f"load-{run}-{RUN_ID}"
+    snapshot = Snapshotted(stream, STREAM_TYPE, 25, 1, {"count": 25})
+    s.append(
+        stream, STREAM_TYPE, [Incremented(Decimal(1))] * 25, expected_version=0, snapshot=snapshot
+    )
+    s.append(stream, STREAM_TYPE, [Incremented(Decimal(1))] * 10, expected_version=25)
+
+    def two_trips() -> None:
+        found = s.load_snapshot(stream)
+        s.read(stream, from_version=found.version + 1)
+
+    def one_trip() -> None:
+        s.load_stream(stream)
+
+    rates = {}
+    for name, load in (("load_2_trips", two_trips), ("load_1_trip", one_trip)):
+        for _ in range(50):
+            load()
+        started = time.perf_counter()
+        for _ in range(n):
+            load()
+        rates[name] = n / (time.perf_counter() - started)
+    return rates
+
+
 def fill_outbox(n: int) -> None:
     """n unpublished events, 100 per append (fast), for the relay to publish."""
     es = store()
@@ -331,6 +362,8 @@ def main() -> int:
             "eventsourcing_1_writer",
             "raw_produce",
             "relay",
+            "load_2_trips",
+            "load_1_trip",
         )
     }
     try:
@@ -340,6 +373,8 @@ def main() -> int:
             samples["raw_append_rows_per_tx"].append(raw_append_rows(n["insert"]))
             samples["append_1_writer"].append(appends(n["append"], f"a-{run}-{RUN_ID}"))
             samples["append_8_writers"].append(parallel_appends(n["parallel"], 8))
+            for key, loads_per_s in load_rates(n["append"], run).items():
+                samples[key].append(loads_per_s)
             if (rate := peer(n["peer"])) is not None:
                 samples["eventsourcing_1_writer"].append(rate)
             relay_rate()  # publish what the append scenarios left, untimed
@@ -381,6 +416,10 @@ def report_figures(figures: dict[str, dict[str, float]], args: argparse.Namespac
             "scaling with writers",
         ),
         "relay / raw_produce": (ratio(med("relay"), med("raw_produce")), ""),
+        "load, 1 trip / 2 trips": (
+            ratio(med("load_1_trip"), med("load_2_trips")),
+            "snapshot and tail in one query (a command's load)",
+        ),
         "relay / 20,000 events/s": (ratio(med("relay"), 20_000.0), "target >= 1.00"),
     }
     sizes = GROWTH[args.quick]

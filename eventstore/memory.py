@@ -112,6 +112,13 @@ class InMemoryEventStore:
     def load_snapshot(self, stream_id: str) -> Snapshotted | None:
         return self._snapshots.get(stream_id)
 
+    def load_stream(self, stream_id: str) -> tuple[Snapshotted | None, list[EventEnvelope]]:
+        with self._lock:
+            snapshot = self._snapshots.get(stream_id)
+            after = snapshot.version if snapshot else 0
+            tail = [e for e in self._streams.get(stream_id, []) if e.stream_version > after]
+        return snapshot, tail
+
     def reservation_holder(self, scope: str, value: str) -> str | None:
         return self._reservations.get((scope, value))
 

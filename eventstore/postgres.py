@@ -49,6 +49,17 @@ _APPEND_SQL = "SELECT es_append(%s, %s, %s, %s::jsonb, %s, %s::jsonb, %s::jsonb,
 _SELECT = f"SELECT position, {_EVENT_COLUMNS.replace('payload', 'payload::text')} FROM es_event"
 
 
+# A stream's snapshot and the events after it, in one round trip (a row per event of the tail,
+# the snapshot's columns on each; one row of NULL events when the tail is empty).
+_LOAD_SQL = (
+    "SELECT s.stream_type, s.version, s.schema_version, s.state::text, e.* "
+    "FROM (SELECT %s::text AS id) k "
+    "LEFT JOIN es_snapshot s ON s.stream_id = k.id "
+    f"LEFT JOIN LATERAL ({_SELECT} WHERE stream_id = k.id "
+    "AND stream_version > coalesce(s.version, 0)) e ON true "
+    "ORDER BY e.stream_version"
+)
+
 # The relay's record: below its frontier, every id is published or rolled back except in gaps.
 _SETTLED_SQL = (
     "SELECT least((SELECT min(g) FROM unnest(gap_lo) g), frontier + 1) "  # least skips NULL
@@ -240,6 +251,18 @@ class PostgresEventStore:
         if row is None:
             return None
         return Snapshotted(stream_id, row[0], row[1], row[2], json.loads(row[3]))
+
+    def load_stream(self, stream_id: str) -> tuple[Snapshotted | None, list[EventEnvelope]]:
+        with connection.cursor() as cur:
+            cur.execute(_LOAD_SQL, [stream_id])
+            rows = cur.fetchall()
+        first = rows[0]
+        snapshot = (
+            Snapshotted(stream_id, first[0], first[1], first[2], json.loads(first[3]))
+            if first[1] is not None
+            else None
+        )
+        return snapshot, [_envelope(self.registry, row[4:]) for row in rows if row[4] is not None]
 
     def reservation_holder(self, scope: str, value: str) -> str | None:
         with connection.cursor() as cur:

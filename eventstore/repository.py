@@ -35,6 +35,14 @@ class Repository(Generic[A]):
         self, stream_id: str, *, at_version: int | None = None, at_time: datetime | None = None
     ) -> A:
         """The aggregate now, or as it was at a version or a point in time (temporal query)."""
+        if self.snapshot_every and at_time is None and at_version is None:
+            # The common case, a command's load: snapshot and tail in one round trip.
+            snapshot, tail = self.store.load_stream(stream_id)
+            if snapshot is not None and snapshot.schema_version != self.cls.snapshot_version:
+                snapshot, tail = None, self.store.read(stream_id)
+            if snapshot is None and not tail:
+                raise AggregateNotFound(self.cls.stream_type, stream_id)
+            return self.cls.rehydrate(stream_id, tail, snapshot=snapshot)
         snapshot = None
         if self.snapshot_every and at_time is None:
             snapshot = self.store.load_snapshot(stream_id)

@@ -97,6 +97,11 @@ class EventStore(Protocol):
 
     def load_snapshot(self, stream_id: str) -> Snapshotted | None: ...
 
+    def load_stream(self, stream_id: str) -> tuple[Snapshotted | None, list[EventEnvelope]]:
+        """The stream's snapshot (if any) and the events after it, read together (one round
+        trip where the store can)."""
+        ...
+
     def reservation_holder(self, scope: str, value: str) -> str | None: ...
 
     def run_idempotent(

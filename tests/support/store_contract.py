@@ -189,7 +189,9 @@ class EventStoreContract:
             )
         assert store.reservation_holder("email", email) is None
 
-    def test_snapshot_is_stored_with_the_append_and_loaded(self, store: EventStore) -> None:
+    @staticmethod
+    def snapshotted(store: EventStore) -> tuple[str, Snapshotted]:
+        """A stream of two events appended with its snapshot."""
         stream = sid()
         snap = Snapshotted(stream, STREAM_TYPE, 2, 1, {"owner": "Ada", "balance": "3.50"})
         store.append(
@@ -199,8 +201,25 @@ class EventStoreContract:
             expected_version=0,
             snapshot=snap,
         )
+        return stream, snap
+
+    def test_snapshot_is_stored_with_the_append_and_loaded(self, store: EventStore) -> None:
+        stream, snap = self.snapshotted(store)
         assert store.load_snapshot(stream) == snap
         assert store.load_snapshot(sid()) is None
+
+    def test_a_stream_loads_as_its_snapshot_and_the_events_after_it(
+        self, store: EventStore
+    ) -> None:
+        (stream, snap), plain = self.snapshotted(store), sid()
+        assert store.load_stream(stream) == (snap, [])
+        store.append(stream, STREAM_TYPE, [Deposited(amount=Decimal(1))] * 3, expected_version=2)
+        snapshot, tail = store.load_stream(stream)
+        assert snapshot == snap and [e.stream_version for e in tail] == [3, 4, 5]
+        assert tail == store.read(stream, from_version=3)
+        store.append(plain, STREAM_TYPE, [opened()], expected_version=0)
+        assert store.load_stream(plain) == (None, store.read(plain))
+        assert store.load_stream(sid()) == (None, [])
 
     def test_idempotent_command_runs_once_and_repeats_return_the_first_outcome(
         self, store: EventStore

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from eventstore.aggregate import Snapshotted
 from eventstore.events import EventEnvelope, Metadata, new_envelope
 from eventstore.memory import InMemoryEventStore
 from eventstore.repository import AggregateNotFound, Repository
@@ -156,10 +157,20 @@ def test_snapshots_are_taken_every_n_events_and_loading_reads_only_the_tail(
         reads.append((kw.get("from_version", 1), len(out)))  # type: ignore[arg-type]
         return out
 
+    loads: list[tuple[int | None, int]] = []
+    original_load = store.load_stream
+
+    def load_spy(stream_id: str) -> tuple[Snapshotted | None, list[EventEnvelope]]:
+        snapshot, tail = original_load(stream_id)
+        loads.append((snapshot.version if snapshot else None, len(tail)))
+        return snapshot, tail
+
     store.read = spy  # type: ignore[method-assign]
+    store.load_stream = load_spy  # type: ignore[method-assign]
     assert repo.load("l-3").balance == Decimal(24)
-    assert reads == [(26, 0)]
+    assert loads == [(25, 0)] and reads == []  # the snapshot and an empty tail, read together
     assert Repository(store, Ledger).load("l-3").balance == Decimal(24)
+    assert reads == [(1, 25)]
 
 
 def test_temporal_loads_show_the_aggregate_as_it_was(store: InMemoryEventStore) -> None:
