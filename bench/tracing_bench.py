@@ -40,6 +40,7 @@ MODES: dict[str, str | None] = {
     "off": None,
     "10% sampled": "0.1",
     "10%, no SQL/Redis": "0.1",
+    "10%, requests only": "0.1",  # OTEL_TRACES_SAMPLER=parentbased_requests_ratio
     "100% sampled": "1.0",
     "off, again": None,  # the same as the first: how much the run drifted meanwhile
 }
@@ -82,7 +83,9 @@ def tracing_env(sink: Sink, mode: str, sampled: str | None) -> None:
         {
             "OTEL_TRACES_EXPORTER": "zipkin",
             "OTEL_EXPORTER_ZIPKIN_ENDPOINT": sink.endpoint,
-            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER": (
+                "parentbased_requests_ratio" if "requests" in mode else "parentbased_traceidratio"
+            ),
             "OTEL_TRACES_SAMPLER_ARG": sampled,
         }
     )
@@ -215,6 +218,10 @@ def main() -> int:
         "commands, 10% without SQL/Redis spans": (
             common.ratio(med("10%, no SQL/Redis"), baseline),
             "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=psycopg,redis",
+        ),
+        "commands, 10% of requests only": (
+            common.ratio(med("10%, requests only"), baseline),
+            "OTEL_TRACES_SAMPLER=parentbased_requests_ratio: no background roots",
         ),
         "commands, 100% sampled vs off": (common.ratio(med("100% sampled"), baseline), ""),
         "applied/s, 10% sampled vs off": (
