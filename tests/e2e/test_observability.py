@@ -35,9 +35,15 @@ class Collector:
             return [s for s in self.spans if s["traceId"] == trace_id]
 
 
-@pytest.fixture
-def collector(monkeypatch: pytest.MonkeyPatch) -> Iterator[Collector]:
+@pytest.fixture(params=["parentbased_always_on", "parentbased_requests_ratio"])
+def collector(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[Collector]:
+    """With the SDK's default sampler, and with this project's (every request sampled): the
+    background work must join the request's trace under both."""
     found = Collector()
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", request.param)
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "1.0")
 
     class Spans(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802
