@@ -212,7 +212,8 @@ def _measure(consumer: Consumer) -> None:
         span = now.at - first.at
         consumer.rate = max(0.0, (now.position - first.position) / span)
         if consumer.kind == REACTION:
-            consumer.rate = _decided_between(consumer.name, first.position, now.position) / span
+            reaction = registry.reaction(consumer.name)
+            consumer.rate = reactions.events_between(reaction, first.position, now.position) / span
         falling = (first.lag - now.lag) / span
         if now.lag > 0 and falling > 0:
             consumer.eta_seconds = now.lag / falling
@@ -230,17 +231,3 @@ def _measure(consumer: Consumer) -> None:
         consumer.state = STALLED
     else:
         consumer.state = CATCHING_UP
-
-
-def _decided_between(name: str, start: int, stop: int) -> int:
-    """How many events of its topics and types a reaction read in the positions [start, stop)."""
-    if stop <= start:
-        return 0
-    reaction = registry.reaction(name)
-    with connection.cursor() as cur:
-        cur.execute(
-            "SELECT count(*) FROM es_outbox o JOIN es_event e ON e.position = o.event_position "
-            "WHERE o.id >= %s AND o.id < %s AND o.topic = ANY(%s) AND e.event_type = ANY(%s)",
-            [start, stop, reactions.topics_of(reaction), sorted(reaction.event_types)],
-        )
-        return int(cur.fetchone()[0])

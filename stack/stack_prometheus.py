@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import urllib.request
 
-from stack_util import ROOT, STACK_DIR, Server, apt_install, env, kill_pid, read_pid, spawn
+from stack_util import ROOT, STACK_DIR, Server, apt_install, env, http_ok, spawn
 
 RULES = ROOT / "docker" / "prometheus" / "alerts.yml"
 # The ports the Procfile gives the processes that are not the web.
@@ -30,9 +29,6 @@ class Prometheus(Server):
     def install(self) -> None:
         if not shutil.which("prometheus") or not shutil.which("promtool"):
             apt_install("prometheus")
-
-    def managed_pid(self) -> int | None:
-        return read_pid(self.name)
 
     def configure(self) -> None:
         self.targets.mkdir(parents=True, exist_ok=True)
@@ -70,17 +66,4 @@ class Prometheus(Server):
         spawn(self.name, cmd, env_extra={}, cwd=self.base)
 
     def ready(self) -> bool:
-        try:
-            url = f"http://{self.address}/-/ready"
-            with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310 - loopback
-                return bool(answer.status == 200)
-        except OSError:
-            return False
-
-    def provision(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pid = self.managed_pid()
-        if pid:
-            kill_pid(self.name, pid, timeout=30)
+        return http_ok(f"http://{self.address}/-/ready")

@@ -23,7 +23,6 @@ from stack_util import (
     kill_pid,
     owner_of,
     port_open,
-    read_pid,
     run,
     spawn,
 )
@@ -82,9 +81,6 @@ class RabbitMQ(Server):
             "RABBITMQ_HOST": "",
             "RABBITMQ_PORT": "",
         }
-
-    def managed_pid(self) -> int | None:
-        return read_pid(self.name)
 
     def start(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)

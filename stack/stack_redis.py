@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from stack_util import REDIS, STACK_DIR, Server, apt_install, kill_pid, read_pid, spawn
+from stack_util import REDIS, STACK_DIR, Server, apt_install, spawn
 
 
 class Redis(Server):
@@ -14,9 +14,6 @@ class Redis(Server):
     def install(self) -> None:
         if not shutil.which("redis-server"):
             apt_install("redis-server")
-
-    def managed_pid(self) -> int | None:
-        return read_pid(self.name)
 
     def start(self) -> None:
         data = STACK_DIR / "redis"
@@ -60,11 +57,3 @@ class Redis(Server):
             return bool(client.ping())
         except redis.RedisError:
             return False
-
-    def provision(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pid = self.managed_pid()
-        if pid:
-            kill_pid(self.name, pid)

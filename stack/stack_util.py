@@ -246,6 +246,17 @@ def forget_owner(name: str, host: str, port: int) -> None:
     _owner_file(name, host, port).unlink(missing_ok=True)
 
 
+def http_ok(url: str) -> bool:
+    """Whether a GET of `url` (on loopback) answers 200."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310 - loopback
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
 # ---------------------------------------------------------------- servers
 
 
@@ -263,7 +274,8 @@ class Server:
         raise NotImplementedError
 
     def managed_pid(self) -> int | None:
-        raise NotImplementedError
+        """The pid of the server this stack started (its pid file), if it runs."""
+        return read_pid(self.name)
 
     def start(self) -> None:
         raise NotImplementedError
@@ -281,10 +293,12 @@ class Server:
         return self.ready()
 
     def provision(self) -> None:
-        raise NotImplementedError
+        """Users, vhosts and the like once it is up; by default nothing."""
 
     def stop(self) -> None:
-        raise NotImplementedError
+        pid = self.managed_pid()
+        if pid:
+            kill_pid(self.name, pid)
 
     # How a server another checkout started is stopped from here (`down --force`): its pid gets
     # this signal (Postgres: SIGINT, its fast shutdown), then SIGKILL after the timeout.

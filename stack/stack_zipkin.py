@@ -5,7 +5,6 @@ Central into the per-machine cache, like Kafka's jars; spans live in memory."""
 from __future__ import annotations
 
 import shutil
-import urllib.request
 
 from stack_util import (
     CACHE_DIR,
@@ -14,8 +13,7 @@ from stack_util import (
     Server,
     apt_install,
     env,
-    kill_pid,
-    read_pid,
+    http_ok,
     run,
     say,
     spawn,
@@ -50,9 +48,6 @@ class Zipkin(Server):
             ]
         )
 
-    def managed_pid(self) -> int | None:
-        return read_pid(self.name)
-
     def start(self) -> None:
         base = STACK_DIR / self.name
         base.mkdir(parents=True, exist_ok=True)
@@ -69,17 +64,4 @@ class Zipkin(Server):
         spawn(self.name, cmd, env_extra={"STORAGE_TYPE": "mem"}, cwd=base)
 
     def ready(self) -> bool:
-        try:
-            url = f"http://{self.address}/health"
-            with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310 - loopback
-                return bool(answer.status == 200)
-        except OSError:
-            return False
-
-    def provision(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pid = self.managed_pid()
-        if pid:
-            kill_pid(self.name, pid, timeout=30)
+        return http_ok(f"http://{self.address}/health")

@@ -119,6 +119,19 @@ class ReactionStatus:
     last_error: str
 
 
+def events_between(reaction: Reaction, start: int, stop: int) -> int:
+    """How many events of the reaction's topics and types lie at log positions [start, stop)."""
+    if stop <= start:
+        return 0
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM es_outbox o JOIN es_event e ON e.position = o.event_position "
+            "WHERE o.id >= %s AND o.id < %s AND o.topic = ANY(%s) AND e.event_type = ANY(%s)",
+            [start, stop, topics_of(reaction), sorted(reaction.event_types)],
+        )
+        return int(cur.fetchone()[0])
+
+
 def status(reactions: Sequence[Reaction]) -> list[ReactionStatus]:
     if not reactions:
         return []
@@ -126,13 +139,8 @@ def status(reactions: Sequence[Reaction]) -> list[ReactionStatus]:
     rows = []
     for reaction in reactions:
         at = position(reaction.name) or Checkpoint(0, 0)
+        lag = events_between(reaction, at.next_position, settled)
         with connection.cursor() as cur:
-            cur.execute(
-                "SELECT count(*) FROM es_outbox o JOIN es_event e ON e.position = o.event_position "
-                "WHERE o.id >= %s AND o.id < %s AND o.topic = ANY(%s) AND e.event_type = ANY(%s)",
-                [at.next_position, settled, topics_of(reaction), sorted(reaction.event_types)],
-            )
-            lag = int(cur.fetchone()[0])
             cur.execute(
                 "SELECT count(*), max(error) FILTER (WHERE status = 'parked') "
                 "FROM proj_dead_letter WHERE projection = %s AND status IN ('parked', 'blocked')",

@@ -4,7 +4,6 @@ database, vhost, Redis prefix and topics. Tests talk to it over HTTP only."""
 
 from __future__ import annotations
 
-import signal
 import socket
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from projections import registry
-from tests.support.engine import followed, start_follower, start_worker
+from tests.support.engine import followed, start_follower, start_worker, stop_processes
 from tests.support.http import Http
 from tests.support.pg import ROOT, child_env, start_relay, wait_for
 from tests.support.shop import skip_earlier_events
@@ -92,11 +91,4 @@ def live_system(transactional_db: None, isolated_servers: None, tmp_path: Path) 
         }
         yield http
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(*processes)

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import urllib.parse
@@ -23,6 +22,7 @@ import yaml
 
 from tests.e2e.conftest import _free_port
 from tests.e2e.test_shop import a_staff_member, an_admin, create_product
+from tests.support.engine import stop_processes
 from tests.support.http import Http
 from tests.support.pg import ROOT, child_env, wait_for
 
@@ -185,9 +185,4 @@ def test_prometheus_scrapes_every_process_and_answers_the_dashboard(
         )
     finally:
         targets_file.unlink(missing_ok=True)
-        beat.send_signal(signal.SIGTERM)
-        try:
-            beat.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            beat.kill()
-            beat.wait()
+        stop_processes(beat)

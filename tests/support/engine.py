@@ -191,15 +191,20 @@ def stop_leftover_workers() -> int:
     rest of the session."""
     left = [p for p in _started if p.poll() is None]
     _started.clear()
-    for p in left:
-        p.send_signal(signal.SIGTERM)
-    for p in left:
-        try:
-            p.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+    stop_processes(*left)
     return len(left)
+
+
+def stop_processes(*processes: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM to all of them at once, then wait for each; SIGKILL for any still up after."""
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def start_worker(

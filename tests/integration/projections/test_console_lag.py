@@ -5,8 +5,6 @@ following, and the chart's history has risen and fallen."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from django.test import Client
 
 from projections import console
 from tests.support.accounts import person
-from tests.support.engine import relay, start_follower, start_worker
+from tests.support.engine import relay, start_follower, start_worker, stop_processes
 from tests.support.pg import wait_for
 from tests.support.shop import a_product, skip_earlier_events
 
@@ -31,17 +29,6 @@ def row(page: str, name: str) -> dict[str, str]:
 
 def catalog_lag() -> int:
     return next(c.lag for c in console.current() if c.name == CATALOG)
-
-
-def stop(*processes: subprocess.Popen[bytes]) -> None:
-    for process in processes:
-        process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_lag_rises_on_the_console_under_a_stopped_worker_and_falls_after(tmp_path: Path) -> None:
@@ -79,4 +66,4 @@ def test_lag_rises_on_the_console_under_a_stopped_worker_and_falls_after(tmp_pat
         detail = staff.get(f"/admin/console/consumers/{CATALOG}/").content.decode()
         assert "<polyline" in detail and 'id="partitions"' in detail
     finally:
-        stop(worker, follower)
+        stop_processes(worker, follower)
