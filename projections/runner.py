@@ -15,7 +15,7 @@ import psycopg
 import redis
 from confluent_kafka import KafkaException, Message
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError, connection
 
 from eventstore import metrics, tracing
 from eventstore.events import EventEnvelope, EventRegistry
@@ -108,12 +108,7 @@ def ensure_ready(target: Target) -> None:
     if isinstance(target, PostgresTarget):
         key = (target.checkpoint_name, target.schema)
         if key not in _ready:
-            try:
-                target.setup()
-            except IntegrityError:
-                # Two processes creating the same table at once: the loser's CREATE TABLE IF
-                # NOT EXISTS fails on the catalog's unique index; now it exists.
-                target.setup()
+            target.setup()  # (it serializes itself against other processes)
             _ready.add(key)
 
 

@@ -83,7 +83,13 @@ class PostgresTarget(Target):
             cur.execute(f'SET LOCAL search_path TO "{self.schema}", public')
 
     def setup(self) -> None:
+        """The projection's CREATE ... IF NOT EXISTS, one process at a time: two at once race
+        in the catalog (a duplicate key, or "type ... already exists" for the table's row type)."""
         with transaction.atomic(), connection.cursor() as cur:
+            cur.execute(
+                "SELECT pg_advisory_xact_lock(hashtext('proj_setup:' || %s))",
+                [self.checkpoint_name],
+            )
             self._scope(cur)
             self.projection.setup(cur)
 

@@ -62,6 +62,39 @@ def count(sql: str) -> int:
         return int(cur.fetchone()[0])
 
 
+def explain(product_id: str, odd: set[str], placed: list[str], logs: Path) -> str:
+    """What a failure needs to be understood: each odd reservation's order, its events in log
+    order, the process's facts about it, dead letters, and the workers' complaints about it."""
+    lines = [f"product {product_id}: reservations held but not consumed, or the reverse"]
+    by_reservation = {reservation_id(o, product_id): o for o in placed}
+    with connection.cursor() as cur:
+        for held in sorted(odd):
+            order_id = by_reservation.get(held, "?")
+            lines.append(f"reservation {held} of order {order_id}:")
+            cur.execute(
+                "SELECT o.id, e.event_type, e.actor FROM es_event e "
+                "LEFT JOIN es_outbox o ON o.event_position = e.position "
+                "WHERE e.stream_id = %s OR (e.stream_id = %s AND e.payload::text LIKE %s) "
+                "ORDER BY e.position",
+                [order_id, product_id, f"%{held}%"],
+            )
+            lines += [f"  {r}" for r in cur.fetchall()]
+            cur.execute(
+                "SELECT scope, key, valid_from, valid_to FROM proj_fact WHERE subject = %s",
+                [order_id],
+            )
+            lines += [f"  fact {r}" for r in cur.fetchall()]
+        cur.execute("SELECT projection, status, error FROM proj_dead_letter")
+        lines += [f"dead letter {r}" for r in cur.fetchall()]
+        cur.execute("SELECT * FROM proj_reaction")
+        lines += [f"reaction {r}" for r in cur.fetchall()]
+    for log in sorted(logs.glob("*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            if '"WARNING"' in line or '"ERROR"' in line:
+                lines.append(f"{log.name}: {line[:400]}")
+    return "\n".join(lines[:400])
+
+
 def test_orders_survive_a_worker_killed_at_random_moments(own_topics: str, tmp_path: Path) -> None:
     rng = random.Random(20261201)
     # 4000 minor units: paid; 4013: declined (the simulated provider's test amounts).
@@ -114,7 +147,7 @@ def test_orders_survive_a_worker_killed_at_random_moments(own_topics: str, tmp_p
             for o in fulfilled
             if product_id in {line.product_id for line in current().load(Order, o).lines}
         }
-        assert held == consumed, product_id
+        assert held == consumed, explain(product_id, held ^ consumed, placed, tmp_path)
         sold = sum(
             line.quantity
             for o in fulfilled
