@@ -71,17 +71,19 @@ lint: $(STAMP)
 pytest: stack-up
 	$(VENV)/bin/pytest --ignore=tests/browser --ignore=tests/cluster $(PYTEST_ARGS)
 
-# Kafka as a cluster: three brokers of its own (ports 19092-19097, files under .stack/cluster/),
-# the default stack for the rest; tests/cluster runs against them, then they stop.
+# Kafka and RabbitMQ as clusters: three brokers (ports 19092-19097) and three RabbitMQ nodes
+# (16672, 16674, 16676) of their own, files under .stack/cluster/, the default stack for the
+# rest; tests/cluster runs against them, then they stop.
 CLUSTER_STACK_DIR := $(CURDIR)/.stack/cluster
-CLUSTER_ENV := STACK_DIR=$(CLUSTER_STACK_DIR) STACK_KAFKA_BROKERS=3 \
-	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19096
-test-cluster: stack-up
-	$(CLUSTER_ENV) STACK_SKIP_TOPICS=1 $(PY) stack/stack.py up kafka
-	KAFKA_CLUSTER_STACK_DIR=$(CLUSTER_STACK_DIR) KAFKA_REPLICATION_FACTOR=3 \
+CLUSTER_ENV := STACK_DIR=$(CLUSTER_STACK_DIR) STACK_KAFKA_BROKERS=3 STACK_RABBITMQ_NODES=3 \
 	KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19096 \
+	RABBITMQ_PORT=16672 RABBITMQ_NODES=127.0.0.1:16672,127.0.0.1:16674,127.0.0.1:16676
+test-cluster: stack-up
+	$(CLUSTER_ENV) STACK_SKIP_TOPICS=1 $(PY) stack/stack.py up kafka rabbitmq
+	$(CLUSTER_ENV) KAFKA_CLUSTER_STACK_DIR=$(CLUSTER_STACK_DIR) \
+	RABBITMQ_CLUSTER_STACK_DIR=$(CLUSTER_STACK_DIR) KAFKA_REPLICATION_FACTOR=3 \
 	$(VENV)/bin/pytest tests/cluster $(PYTEST_ARGS); rc=$$?; \
-	$(CLUSTER_ENV) $(PY) stack/stack.py down kafka; exit $$rc
+	$(CLUSTER_ENV) $(PY) stack/stack.py down kafka rabbitmq; exit $$rc
 
 # The pages people open, in Debian's chromium driven by Playwright (installed when missing; no
 # browser download): docs, admin login, catalog action, projection status, dead letters.

@@ -1,9 +1,11 @@
 """The cost of tracing and metrics: commands over HTTP (change a price, gunicorn 2x4, wrk, 8
-connections) with tracing off, on at 10% sampling and on at 100%, in the same run, each followed
-by the time the relay and the read models take to apply the load (their throughput under
-tracing). Spans go to a local sink that accepts Zipkin's JSON, as a collector would. Metrics are
-always on: what they cost is measured as the time the counting of one command takes (the
-observations the web, the store, the relay and a read model make for it, in multiprocess mode),
+connections) with tracing off, on at 10% sampling (three ways) and on at 100%, in rounds that
+measure every mode once on fresh processes, each run followed by the time the relay and the read
+models take to apply the load (their throughput under tracing); a mode's ratio is the median of
+its ratios to the same round's "off", so the machine's drift cancels out.
+Spans go to a local sink that accepts Zipkin's JSON, as a collector would. Metrics are always
+on: what they cost is measured as the time the counting of one command takes (the observations
+the web, the store, the relay and a read model make for it, in multiprocess mode),
 beside the CPU time one command costs at the measured rate. Target: at most 10% slower at 10%
 sampling (printed, not asserted).
 
@@ -42,7 +44,6 @@ MODES: dict[str, str | None] = {
     "10%, no SQL/Redis": "0.1",
     "10%, requests only": "0.1",  # OTEL_TRACES_SAMPLER=parentbased_requests_ratio
     "100% sampled": "1.0",
-    "off, again": None,  # the same as the first: how much the run drifted meanwhile
 }
 SCENARIO = "command: change price"
 
@@ -116,6 +117,51 @@ def metrics_cost_per_command(repeat: int = 20000) -> float:
     return (time.perf_counter() - started) / repeat * 1e6
 
 
+def measure(
+    sink: Sink, mode: str, ids: list[str], token: str, seconds: float, quick: bool
+) -> tuple[dict[str, float], int]:
+    """One measured wrk run of the scenario on fresh processes started under `mode`: its
+    figures (with the rate the relay and read models applied the load at) and the spans
+    exported meanwhile."""
+    tracing_env(sink, mode, MODES[mode])
+    method, path, body, connections = SCENARIOS[SCENARIO]
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    label = "".join(c for c in mode if c.isalnum())
+    web = common.spawn(
+        f"tracing-web-{label}",
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", *GUNICORN],
+    )
+    worker = common.start_worker(
+        f"tracing-worker-{label}", "default,projections,side_effects,notifications,orders"
+    )
+    relay = common.start_relay()
+    before = sink.spans
+    try:
+        wait_until_served(base, ids)
+        with tempfile.TemporaryDirectory() as tmp:
+            script = Path(tmp) / "script.lua"
+            script.write_text(
+                LUA
+                % {
+                    "ids": ", ".join(f'"{i}"' for i in ids),
+                    "method": method,
+                    "path": path,
+                    "body": f"'{body}'" if body else "nil",
+                    "token": token,
+                }
+            )
+            wait_for_quiet()
+            run_wrk(base, script, connections, 1.0 if quick else 2.0)  # warm up
+            wait_for_quiet()
+            result = run_wrk(base, script, connections, seconds)
+            drained = wait_for_quiet()
+    finally:
+        common.stop([web, worker, relay])
+    applied = result["rps"] * seconds / (seconds + drained)
+    return {**result, "applied_per_s": applied}, sink.spans - before
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short runs")
@@ -129,63 +175,20 @@ def main() -> int:
     seconds = 3.0 if args.quick else 10.0
     ids, token = seed(40 if args.quick else 200)
     sink = Sink()
-    method, path, body, connections = SCENARIOS[SCENARIO]
     samples: dict[str, dict[str, list[float]]] = {}
-    spans: dict[str, int] = {}
+    spans: dict[str, int] = dict.fromkeys(MODES, 0)
+    # Interleaved: every round measures every mode once, in an order that rotates, each on
+    # fresh processes; a mode's ratio is taken against the round's own "off", so the machine's
+    # drift over the run (as large as the effect on a noisy machine) cancels out.
+    names = list(MODES)
     try:
-        for mode, sampled in MODES.items():
-            tracing_env(sink, mode, sampled)
-            port = free_port()
-            base = f"http://127.0.0.1:{port}"
-            label = "".join(c for c in mode if c.isalnum())
-            web = common.spawn(
-                f"tracing-web-{label}",
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "config.wsgi",
-                    "--bind",
-                    f"127.0.0.1:{port}",
-                    *GUNICORN,
-                ],
-            )
-            worker = common.start_worker(
-                f"tracing-worker-{label}", "default,projections,side_effects,notifications,orders"
-            )
-            relay = common.start_relay()
-            procs = [web, worker, relay]
-            before = sink.spans
-            try:
-                wait_until_served(base, ids)
-                with tempfile.TemporaryDirectory() as tmp:
-                    script = Path(tmp) / "script.lua"
-                    script.write_text(
-                        LUA
-                        % {
-                            "ids": ", ".join(f'"{i}"' for i in ids),
-                            "method": method,
-                            "path": path,
-                            "body": f"'{body}'" if body else "nil",
-                            "token": token,
-                        }
-                    )
-                    wait_for_quiet()
-                    run_wrk(base, script, connections, 1.0 if args.quick else 2.0)  # warm up
-                    wait_for_quiet()
-                    for _ in range(args.runs):
-                        result = run_wrk(base, script, connections, seconds)
-                        drained = wait_for_quiet()
-                        applied = result["rps"] * seconds / (seconds + drained)
-                        for key, value in {**result, "applied_per_s": applied}.items():
-                            samples.setdefault(mode, {}).setdefault(key, []).append(value)
-            finally:
-                common.stop(procs)
-            spans[mode] = sink.spans - before
-            print(
-                f"  tracing {mode:<14}{statistics.median(samples[mode]['rps']):>8.0f} req/s, "
-                f"{spans[mode]} spans exported"
-            )
+        for round_ in range(args.runs):
+            for mode in names[round_ % len(names) :] + names[: round_ % len(names)]:
+                result, exported = measure(sink, mode, ids, token, seconds, args.quick)
+                for key, value in result.items():
+                    samples.setdefault(mode, {}).setdefault(key, []).append(value)
+                spans[mode] += exported
+                print(f"  round {round_ + 1} {mode:<20}{result['rps']:>8.0f} req/s")
     finally:
         tracing_env(sink, "off", None)
         sink.server.shutdown()
@@ -196,41 +199,40 @@ def main() -> int:
     def med(mode: str, key: str = "rps") -> float | None:
         return figures.get(mode, {}).get(key, {}).get("median")
 
-    print(f"\n{'tracing':<16}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'applied/s':>11}{'spans':>9}")
+    print(f"\n{'tracing':<20}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'applied/s':>11}{'spans':>9}")
     for mode in figures:
         print(
-            f"{mode:<16}{med(mode) or 0:>9.0f}{med(mode, 'p50_ms') or 0:>9.1f}"
+            f"{mode:<20}{med(mode) or 0:>9.0f}{med(mode, 'p50_ms') or 0:>9.1f}"
             f"{med(mode, 'p99_ms') or 0:>9.1f}{med(mode, 'applied_per_s') or 0:>11.0f}"
             f"{spans[mode]:>9}"
         )
-    # The baseline: tracing off, measured first and last (the machine drifts between them).
-    offs = [v for v in (med("off"), med("off, again")) if v is not None]
-    baseline = statistics.mean(offs) if offs else None
-    applied_offs = [
-        v for v in (med("off", "applied_per_s"), med("off, again", "applied_per_s")) if v
-    ]
-    applied_base = statistics.mean(applied_offs) if applied_offs else None
+
+    def paired(mode: str, key: str = "rps") -> float | None:
+        """The median over rounds of the mode's figure over the same round's "off"."""
+        pairs = zip(samples.get(mode, {}).get(key, []), samples["off"][key], strict=False)
+        ratios = [m / o for m, o in pairs if o]
+        return statistics.median(ratios) if ratios else None
+
+    offs = samples["off"]["rps"]
+    baseline = statistics.median(offs)
     ratios = {
-        "commands, 10% sampled vs off": (
-            common.ratio(med("10% sampled"), baseline),
-            "target >= 0.90",
-        ),
+        "commands, 10% sampled vs off": (paired("10% sampled"), "target >= 0.90"),
         "commands, 10% without SQL/Redis spans": (
-            common.ratio(med("10%, no SQL/Redis"), baseline),
+            paired("10%, no SQL/Redis"),
             "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=psycopg,redis",
         ),
         "commands, 10% of requests only": (
-            common.ratio(med("10%, requests only"), baseline),
+            paired("10%, requests only"),
             "OTEL_TRACES_SAMPLER=parentbased_requests_ratio: no background roots",
         ),
-        "commands, 100% sampled vs off": (common.ratio(med("100% sampled"), baseline), ""),
+        "commands, 100% sampled vs off": (paired("100% sampled"), ""),
         "applied/s, 10% sampled vs off": (
-            common.ratio(med("10% sampled", "applied_per_s"), applied_base),
+            paired("10% sampled", "applied_per_s"),
             "the read models' pace under the load",
         ),
-        "off, again vs off": (
-            common.ratio(med("off, again"), med("off")),
-            "the run's drift: ratios within it are noise",
+        "off, slowest round vs fastest": (
+            common.ratio(min(offs), max(offs)),
+            "the machine's drift across rounds (paired ratios cancel it)",
         ),
     }
     counting = metrics_cost_per_command()

@@ -106,6 +106,8 @@ def cmd_up(servers: list[Server]) -> None:
         if pid:
             record_owner(s.name, s.host, s.port, pid)
         say(f"{s.name} ready on {s.address}")
+    for s in servers:
+        s.after_up()
     kafka = next((s for s in servers if isinstance(s, Kafka)), None)
     if kafka is not None:
         kafka.create_topics()
@@ -160,6 +162,9 @@ def cmd_reset(servers: list[Server]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["rabbitmqctl"]:
+        return cmd_rabbitmqctl(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["up", "down", "status", "reset", "vhost", "browser"])
     parser.add_argument("names", nargs="*", help="servers (default: all), or vhost add|delete NAME")
@@ -210,6 +215,24 @@ def cmd_browser() -> int:
         apt_install("chromium")
     say(f"chromium: {shutil.which('chromium')}")
     return 0
+
+
+def cmd_rabbitmqctl(args: list[str]) -> int:
+    """`rabbitmqctl [--node N] ARGS...` on a node of the stack's RabbitMQ (node 1 by default),
+    with the cookie it needs: its output, its exit status."""
+    rabbit = RabbitMQ()
+    node = rabbit.nodes[0]
+    if args[:1] == ["--node"] and len(args) > 1:
+        try:
+            node = rabbit.nodes[int(args[1]) - 1]
+        except (ValueError, IndexError):
+            say(f"error: --node takes 1 to {len(rabbit.nodes)}, not {args[1]}")
+            return 2
+        args = args[2:]
+    done = rabbit.ctl(*args, check=False, node=node)
+    sys.stdout.write(done.stdout)
+    sys.stderr.write(done.stderr)
+    return done.returncode
 
 
 def cmd_vhost(args: list[str]) -> int:

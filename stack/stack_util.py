@@ -295,6 +295,10 @@ class Server:
     def provision(self) -> None:
         """Users, vhosts and the like once it is up; by default nothing."""
 
+    def after_up(self) -> None:
+        """What every `up` checks once the server is ready, started now or before; by default
+        nothing."""
+
     def stop(self) -> None:
         pid = self.managed_pid()
         if pid:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVER_DIRS = ("integration", "e2e", "browser")
+SERVER_DIRS = ("integration", "e2e", "browser", "cluster")
 
 
 def needs_servers(item: pytest.Item) -> bool:

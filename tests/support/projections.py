@@ -3,6 +3,7 @@ versions they applied, so tests can see any gap, repeat or inversion."""
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -108,10 +109,12 @@ class LedgerRedis(RedisProjection):
 
 
 FLAKY_AMOUNT = Decimal("13")
+SLOW_AMOUNT = Decimal("7")  # takes 50 ms to "send"
 
 
 class DepositMail(SideEffect):
-    """'Mails' each deposit: a line in a Redis list. Amount 13 fails twice (a flaky SMTP)."""
+    """'Mails' each deposit: a line in a Redis list. Amount 13 fails twice (a flaky SMTP);
+    amount 7 takes 50 ms."""
 
     name = "tests.deposit_mail"
     topics = ("accounts",)
@@ -129,4 +132,6 @@ class DepositMail(SideEffect):
             tries = client.incr(f"{self.outbox_key()}:tries:{e.event_id}")
             if tries <= 2:
                 raise ConnectionRefusedError("SMTP server not answering")
+        if e.payload.amount == SLOW_AMOUNT:
+            time.sleep(0.05)
         client.rpush(self.outbox_key(), f"{e.stream_id}:{e.stream_version}:{e.event_id}")

@@ -28,14 +28,12 @@ def _switches_off() -> None:
 def _purge_queues() -> None:
     """Drop task messages earlier tests left in this run's vhost (e.g. relay wake-ups nobody
     consumed), so a worker started here only works for this test."""
-    from kombu import Queue
-
     from config.celery import app
 
     with app.connection_for_write() as conn:
         for name in (*settings.TASK_QUEUE_NAMES, FOLLOW_QUEUE):
-            queue = Queue(name).bind(conn.default_channel)
-            queue.declare()  # durable, like Celery's own declaration
+            queue = app.amqp.queues[name].bind(conn.default_channel)
+            queue.declare()  # as the project declares it (a quorum queue)
             queue.purge()
 
 
