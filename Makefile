@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 WEB_PORT ?= 8000
 export WEB_PORT
 
-PHONY_BENCH := bench bench-eventstore bench-projections bench-http bench-orders bench-tracing wrk mutate
+PHONY_BENCH := bench bench-eventstore bench-projections bench-http bench-orders bench-tracing bench-cluster wrk mutate
 .PHONY: $(PHONY_BENCH) run test test-browser test-cluster fuzz tracing-up metrics-up unit pytest lint venv stack-up stack-down stack-status stack-reset migrate topics clean
 
 $(STAMP): pyproject.toml
@@ -143,6 +143,13 @@ bench-http: stack-up wrk
 # Orders placed a second over HTTP, and placed-to-fulfilled latency, beside a price change.
 bench-orders: stack-up wrk
 	$(PY) -m bench.orders_bench $(BENCH_ARGS)
+
+# What replication costs the relay: the single broker (one replica) beside the cluster of
+# test-cluster (three replicas, two in sync), started for it and stopped after.
+bench-cluster: stack-up
+	$(CLUSTER_ENV) STACK_SKIP_TOPICS=1 $(PY) stack/stack.py up kafka
+	$(PY) -m bench.cluster_bench $(BENCH_ARGS); rc=$$?; \
+	$(CLUSTER_ENV) $(PY) stack/stack.py down kafka; exit $$rc
 
 # The cost of tracing: commands over HTTP with tracing off, at 10% and at 100% sampling.
 bench-tracing: stack-up wrk

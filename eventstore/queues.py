@@ -7,6 +7,7 @@ worker of its own on FOLLOW (the Procfile's `follower`); a side effect names its
 from __future__ import annotations
 
 import enum
+import math
 
 
 class Queue(enum.StrEnum):
@@ -17,3 +18,13 @@ class Queue(enum.StrEnum):
     SIDE_EFFECTS = "side_effects"
     NOTIFICATIONS = "notifications"
     ORDERS = "orders"
+
+
+def broker_countdown(seconds: float | None) -> float | None:
+    """A task's countdown as the broker can hold it: with quorum queues a countdown waits in
+    RabbitMQ (Celery's native delayed delivery), which counts whole seconds and refuses a
+    fraction of one (Celery raises ValueError for 0 < countdown < 1). A wait is a "not before":
+    a fraction rounds up to one second."""
+    if seconds is None or seconds <= 0:
+        return None
+    return float(math.ceil(seconds)) if seconds < 1 else seconds

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import connection
 from django_redis import get_redis_connection
 
-from eventstore.queues import Queue
+from eventstore.queues import Queue, broker_countdown
 from projections import locks, reactions, registry, wakeups
 from projections.runner import INFRASTRUCTURE_ERRORS, catch_up
 from projections.targets import target_for
@@ -198,7 +198,7 @@ def start_following(*, expiration: float = 60.0, countdown: float | None = None)
     get_redis_connection("default").set(_chain_key(), token)
     options: dict[str, Any] = {"queue": FOLLOW_QUEUE, "expiration": expiration}
     if countdown is not None:
-        options["countdown"] = countdown
+        options["countdown"] = broker_countdown(countdown)
     follow.apply_async((token,), **options)
 
 

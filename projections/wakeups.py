@@ -17,6 +17,8 @@ from celery import current_app
 from django.conf import settings
 from django_redis import get_redis_connection
 
+from eventstore.queues import broker_countdown
+
 # A reaction reads one sequence, the store's log, as partition 0 of a pseudo-topic: its
 # (name, topic, partition) keys the same locks and flags as a read model's partition.
 STORE_LOG = "store"
@@ -112,5 +114,13 @@ def run_side_effect_jobs(job_ids: Sequence[int], queue: str) -> None:
         _enqueue("side_effects.run", [job_id], queue=queue)
 
 
-def _enqueue(task: str, args: list[object], **options: object) -> None:
-    current_app.send_task(task, args=args, ignore_result=True, **options)  # type: ignore[arg-type]
+def _enqueue(
+    task: str, args: list[object], countdown: float | None = None, **options: object
+) -> None:
+    current_app.send_task(
+        task,
+        args=args,
+        ignore_result=True,
+        countdown=broker_countdown(countdown),
+        **options,  # type: ignore[arg-type]
+    )

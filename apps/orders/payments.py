@@ -36,6 +36,7 @@ from apps.shared.errors import DomainError
 from eventstore.events import EventEnvelope
 from eventstore.idempotency import CommandResult
 from eventstore.projection import SideEffect, handles
+from eventstore.queues import broker_countdown
 from eventstore.repository import AggregateNotFound
 
 OUTCOMES = ("paid", "declined")
@@ -137,7 +138,8 @@ class SimulatedProvider:
         answer = "declined" if outcome == "declined" else "paid"
         body = callback_body(payment, answer).decode()
         for n in range(2 if outcome == "duplicate" else 1):
-            current_app.send_task("orders.payment_callback", args=[body], countdown=delay + n * 0.2)
+            wait = broker_countdown(delay + n * 0.2)
+            current_app.send_task("orders.payment_callback", args=[body], countdown=wait)
 
 
 _provider: PaymentProvider | None = None
