@@ -118,10 +118,58 @@ def set_up() -> bool:
         DjangoInstrumentor().instrument()
     if "psycopg" not in disabled:
         PsycopgInstrumentor().instrument(enable_commenter=False)
+        _sql_spans_only_under_recorded_ones()
     if "celery" not in disabled:
         CeleryInstrumentor().instrument()  # type: ignore[no-untyped-call]
     if "redis" not in disabled:
         RedisInstrumentor().instrument()
+        _redis_spans_only_under_recorded_ones()
     tracing.enable()
     _done = True
     return True
+
+
+# A statement or a Redis call is worth a span only inside a trace being recorded: under an
+# unsampled request (90% of them at 10% sampling) or outside any span, the instrumentations
+# would still start a non-recording span, parse the statement and record its metrics for each
+# call, which cost 14% of the commands' rate at 10% sampling (`make bench-tracing`: 0.86x of
+# off, 0.99x with these spans off). These guards call the plain method there instead.
+
+
+def _recording() -> bool:
+    from opentelemetry import trace
+
+    return bool(trace.get_current_span().is_recording())
+
+
+def _sql_spans_only_under_recorded_ones() -> None:
+    from opentelemetry.instrumentation import dbapi
+
+    traced = dbapi.CursorTracer.traced_execution
+    if getattr(traced, "_only_when_recording", False):
+        return
+
+    def traced_execution(
+        self: Any, cursor: Any, query_method: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        if not _recording():
+            return query_method(*args, **kwargs)
+        return traced(self, cursor, query_method, *args, **kwargs)
+
+    traced_execution._only_when_recording = True  # type: ignore[attr-defined]
+    dbapi.CursorTracer.traced_execution = traced_execution  # type: ignore[method-assign]
+
+
+def _redis_spans_only_under_recorded_ones() -> None:
+    from wrapt import wrap_function_wrapper
+
+    def plain_unless_recording(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        if _recording():
+            return wrapped(*args, **kwargs)
+        return wrapped.__wrapped__(*args, **kwargs)  # the method the instrumentation wrapped
+
+    wrap_function_wrapper("redis", "Redis.execute_command", plain_unless_recording)
+    wrap_function_wrapper("redis.client", "Pipeline.execute", plain_unless_recording)
+    wrap_function_wrapper(
+        "redis.client", "Pipeline.immediate_execute_command", plain_unless_recording
+    )
