@@ -129,11 +129,13 @@ def set_up() -> bool:
     return True
 
 
-# A statement or a Redis call is worth a span only inside a trace being recorded: under an
-# unsampled request (90% of them at 10% sampling) or outside any span, the instrumentations
-# would still start a non-recording span, parse the statement and record its metrics for each
-# call, which cost 14% of the commands' rate at 10% sampling (`make bench-tracing`: 0.86x of
-# off, 0.99x with these spans off). These guards call the plain method there instead.
+# A statement or a Redis call is worth a span only inside a trace being recorded. Outside any
+# span (the relay's loop, a worker between tasks) the instrumentations would start a trace of
+# its own for each call, sampled like a request (lone SQL spans, about a sixth of what a 10%
+# run exported); under an unsampled request they would still start a non-recording span,
+# parse the statement and record its metrics. These guards call the plain method there instead.
+# (`make bench-tracing` put the commands' rate at 10% sampling at 0.84-0.86x of off with or
+# without them: within that bench's noise, not the gap to the 0.9x target.)
 
 
 def _recording() -> bool:
