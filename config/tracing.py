@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace.sampling import Sampler
 
 _done = False
+_request_spans = False
 REQUESTS_RATIO = "parentbased_requests_ratio"
 
 
@@ -104,7 +105,6 @@ def set_up() -> bool:
     trace.set_tracer_provider(provider)
 
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
-    from opentelemetry.instrumentation.django import DjangoInstrumentor
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
 
@@ -114,8 +114,8 @@ def set_up() -> bool:
         name.strip()
         for name in os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")
     }
-    if "django" not in disabled:
-        DjangoInstrumentor().instrument()
+    global _request_spans
+    _request_spans = "django" not in disabled
     if "psycopg" not in disabled:
         PsycopgInstrumentor().instrument(enable_commenter=False)
         _sql_spans_only_under_recorded_ones()
@@ -175,3 +175,43 @@ def _redis_spans_only_under_recorded_ones() -> None:
     wrap_function_wrapper(
         "redis.client", "Pipeline.immediate_execute_command", plain_unless_recording
     )
+
+
+class RequestSpans:
+    """One SERVER span per request (Django middleware, in settings.MIDDLEWARE): the trace's
+    root, or the child of the caller's `traceparent`; named by method and route, with the
+    method, route, path and status as attributes, and an error status on a 5xx. Nothing at all
+    while tracing is off. It replaces OpenTelemetry's Django instrumentation, which collected
+    a dozen WSGI attributes and recorded its metrics for every request, sampled or not: 10% more
+    CPU per unsampled request (`python -m bench.tracing_overhead --breakdown`: 1.14x of off
+    with it, 1.04x without)."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        if not _request_spans:
+            return self.get_response(request)
+        from opentelemetry import trace
+        from opentelemetry.propagate import extract
+        from opentelemetry.trace import SpanKind, Status, StatusCode
+
+        method = request.method
+        with trace.get_tracer("cqrs.web").start_as_current_span(
+            method,
+            context=extract(request.headers),
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": method},
+        ) as span:
+            response = self.get_response(request)
+            if span.is_recording():
+                match = request.resolver_match
+                if match is not None:
+                    route = f"/{match.route}"
+                    span.update_name(f"{method} {route}")
+                    span.set_attribute("http.route", route)
+                span.set_attribute("url.path", request.path)
+                span.set_attribute("http.response.status_code", response.status_code)
+                if response.status_code >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+            return response

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.metrics.RequestMetrics",
+    "config.tracing.RequestSpans",  # a request's span, while tracing is on
     "django.middleware.security.SecurityMiddleware",
     "apps.shared.api.CorrelationMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

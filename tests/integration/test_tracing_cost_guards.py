@@ -16,12 +16,13 @@ from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
 from config import tracing as config_tracing
 from eventstore.runtime import postgres_dsn
 
 _exporter = InMemorySpanExporter()
+_exporting: list[bool] = []  # the exporter is on the process's provider (once)
 
 
 @pytest.fixture
@@ -33,7 +34,9 @@ def instrumented() -> Iterator[InMemorySpanExporter]:
         trace.set_tracer_provider(TracerProvider())
     provider = trace.get_tracer_provider()
     assert isinstance(provider, TracerProvider)
-    provider.add_span_processor(SimpleSpanProcessor(_exporter))
+    if not _exporting:
+        provider.add_span_processor(SimpleSpanProcessor(_exporter))
+        _exporting.append(True)
     traced_execution = dbapi.CursorTracer.traced_execution
     methods = [
         (redis.Redis, "execute_command"),
@@ -99,3 +102,27 @@ def test_sql_and_redis_spans_only_inside_a_recorded_trace(
         for s in spans
         if s is not request
     )
+
+
+@pytest.mark.django_db
+def test_a_request_is_one_server_span_child_of_the_callers_traceparent(
+    instrumented: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.test import Client
+
+    monkeypatch.setattr(config_tracing, "_request_spans", True)
+    caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    answer = Client(HTTP_HOST="127.0.0.1").get("/api/v1/products/", HTTP_TRACEPARENT=caller)
+    assert answer.status_code == 200
+    servers = [s for s in instrumented.get_finished_spans() if s.kind == SpanKind.SERVER]
+    assert len(servers) == 1, [(s.name, s.parent) for s in servers]
+    (span,) = servers
+    assert span.name == "GET /api/v1/products/"
+    assert format(span.context.trace_id, "032x") == "0af7651916cd43dd8448eb211c80319c"
+    assert span.parent is not None and format(span.parent.span_id, "016x") == "b7ad6b7169203331"
+    assert (span.attributes or {})["http.response.status_code"] == 200
+
+    monkeypatch.setattr(config_tracing, "_request_spans", False)  # tracing off: no span at all
+    instrumented.clear()
+    Client(HTTP_HOST="127.0.0.1").get("/api/v1/products/", HTTP_TRACEPARENT=caller)
+    assert not [s for s in instrumented.get_finished_spans() if s.kind == SpanKind.SERVER]
