@@ -15,12 +15,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 from bench.common import (
     ROOT,
     configure_env,
-    dsn,
     medians,
     ratio,
     report,
@@ -28,29 +26,11 @@ from bench.common import (
     summarize,
     teardown,
 )
-from bench.eventstore_bench import fill_outbox
+from bench.eventstore_bench import fill_outbox, relay_rate
 
 CLUSTER = os.environ.get(
     "BENCH_CLUSTER_BOOTSTRAP", "127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19096"
 )
-
-
-def relay_rate(bootstrap: str) -> float:
-    """Events a second the relay publishes to `bootstrap`, from what the outbox holds."""
-    from django.conf import settings
-
-    from eventstore.relay import Relay, RelayConfig
-
-    relay = Relay(
-        RelayConfig(
-            dsn=dsn(),
-            bootstrap_servers=bootstrap,
-            batch_size=settings.EVENTSTORE_RELAY_BATCH_SIZE,
-        )
-    )
-    start = time.perf_counter()
-    published = relay.run(once=True)
-    return published / (time.perf_counter() - start)
 
 
 def cluster_topics() -> dict[str, dict[str, object]]:

@@ -284,8 +284,9 @@ def raw_produce(rows: list[tuple[Any, ...]]) -> float:
     return len(rows) / elapsed
 
 
-def relay_rate() -> float:
-    """Events a second the relay publishes, from what the outbox holds."""
+def relay_rate(bootstrap: str | None = None) -> float:
+    """Events a second the relay publishes (to `bootstrap`, by default the settings' Kafka),
+    from what the outbox holds."""
     from django.conf import settings
 
     from eventstore.relay import Relay, RelayConfig
@@ -293,7 +294,7 @@ def relay_rate() -> float:
     relay = Relay(
         RelayConfig(
             dsn=dsn(),
-            bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS,
+            bootstrap_servers=bootstrap or settings.KAFKA_BOOTSTRAP_SERVERS,
             batch_size=settings.EVENTSTORE_RELAY_BATCH_SIZE,
         )
     )

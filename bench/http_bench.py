@@ -90,6 +90,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def write_script(
+    path: Path, template: str, ids: list[str], method: str, url: str, body: str | None, token: str
+) -> Path:
+    """wrk's Lua script for one scenario: the request, over the products, with the token."""
+    path.write_text(
+        template
+        % {
+            "ids": ", ".join(f'"{i}"' for i in ids),
+            "method": method,
+            "path": url,
+            "body": f"'{body}'" if body else "nil",
+            "token": token,
+        }
+    )
+    return path
+
+
 def seed(products: int) -> tuple[list[str], str]:
     """Products as events (and as baseline rows with the same ids), and a staff token."""
     from rest_framework_simplejwt.tokens import RefreshToken
@@ -270,17 +287,7 @@ def main() -> int:
             MemorySampler({"web": web.pid, "worker": worker.pid, "relay": relay.pid}) as memory,
         ):
             for name, (method, path, body, connections) in SCENARIOS.items():
-                script = Path(tmp) / "script.lua"
-                script.write_text(
-                    LUA
-                    % {
-                        "ids": ", ".join(f'"{i}"' for i in ids),
-                        "method": method,
-                        "path": path,
-                        "body": f"'{body}'" if body else "nil",
-                        "token": token,
-                    }
-                )
+                script = write_script(Path(tmp) / "script.lua", LUA, ids, method, path, body, token)
                 drained = wait_for_quiet()
                 run_wrk(base, script, connections, 1.0 if args.quick else 2.0)  # warm up
                 for _ in range(args.runs):

@@ -26,7 +26,15 @@ import urllib.request
 from pathlib import Path
 
 from bench import common
-from bench.http_bench import GUNICORN, LUA, free_port, run_wrk, seed, wait_until_served
+from bench.http_bench import (
+    GUNICORN,
+    LUA,
+    free_port,
+    run_wrk,
+    seed,
+    wait_until_served,
+    write_script,
+)
 
 PACE = 3.0  # orders a second for the latency: below what the process drains (about 7 here)
 ORDER = '{"lines": [{"product_id": "%s", "quantity": 1}]}'
@@ -172,16 +180,8 @@ def main() -> int:
         time.sleep(2.0)  # the catalog (what orders are priced from) behind the product pages
         with tempfile.TemporaryDirectory() as tmp:
             for name, (method, path, body) in SCENARIOS.items():
-                script = Path(tmp) / "script.lua"
-                script.write_text(
-                    ORDER_LUA
-                    % {
-                        "ids": ", ".join(f'"{i}"' for i in ids),
-                        "method": method,
-                        "path": path,
-                        "body": f"'{body}'" if body else "nil",
-                        "token": token,
-                    }
+                script = write_script(
+                    Path(tmp) / "script.lua", ORDER_LUA, ids, method, path, body, token
                 )
                 run_wrk(base, script, 8, 1.0)  # warm up
                 for _ in range(args.runs):

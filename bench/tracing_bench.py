@@ -36,6 +36,7 @@ from bench.http_bench import (
     seed,
     wait_for_quiet,
     wait_until_served,
+    write_script,
 )
 
 MODES: dict[str, str | None] = {
@@ -140,17 +141,7 @@ def measure(
     try:
         wait_until_served(base, ids)
         with tempfile.TemporaryDirectory() as tmp:
-            script = Path(tmp) / "script.lua"
-            script.write_text(
-                LUA
-                % {
-                    "ids": ", ".join(f'"{i}"' for i in ids),
-                    "method": method,
-                    "path": path,
-                    "body": f"'{body}'" if body else "nil",
-                    "token": token,
-                }
-            )
+            script = write_script(Path(tmp) / "script.lua", LUA, ids, method, path, body, token)
             wait_for_quiet()
             run_wrk(base, script, connections, 1.0 if quick else 2.0)  # warm up
             wait_for_quiet()

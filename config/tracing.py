@@ -13,6 +13,10 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, cast
 
+from opentelemetry import trace
+from opentelemetry.propagate import extract
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
 from config.process import service_name
 from eventstore import tracing
 
@@ -60,7 +64,6 @@ class RequestRoots:
         trace_state: Any = None,
     ) -> Any:
         from opentelemetry.sdk.trace.sampling import Decision, SamplingResult
-        from opentelemetry.trace import SpanKind
 
         if kind is not SpanKind.SERVER:
             return SamplingResult(Decision.DROP)
@@ -78,7 +81,6 @@ def set_up() -> bool:
     exporter_name = os.environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower()
     if _done or exporter_name in ("", "none"):
         return _done
-    from opentelemetry import trace
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -139,8 +141,6 @@ def set_up() -> bool:
 
 
 def _recording() -> bool:
-    from opentelemetry import trace
-
     return bool(trace.get_current_span().is_recording())
 
 
@@ -192,10 +192,6 @@ class RequestSpans:
     def __call__(self, request: Any) -> Any:
         if not _request_spans:
             return self.get_response(request)
-        from opentelemetry import trace
-        from opentelemetry.propagate import extract
-        from opentelemetry.trace import SpanKind, Status, StatusCode
-
         method = request.method
         with trace.get_tracer("cqrs.web").start_as_current_span(
             method,
