@@ -8,7 +8,7 @@ WEB_PORT ?= 8000
 export WEB_PORT
 
 PHONY_BENCH := bench bench-eventstore bench-projections bench-http bench-orders bench-tracing bench-tracing-overhead bench-cluster wrk mutate
-.PHONY: $(PHONY_BENCH) run test test-browser test-cluster fuzz tracing-up metrics-up unit pytest lint venv stack-up stack-down stack-status stack-reset migrate topics clean
+.PHONY: $(PHONY_BENCH) run test test-browser test-cluster stack-down-cluster fuzz tracing-up metrics-up unit pytest lint venv stack-up stack-down stack-status stack-reset migrate topics clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -84,6 +84,11 @@ test-cluster: stack-up
 	RABBITMQ_CLUSTER_STACK_DIR=$(CLUSTER_STACK_DIR) KAFKA_REPLICATION_FACTOR=3 \
 	$(VENV)/bin/pytest tests/cluster $(PYTEST_ARGS); rc=$$?; \
 	$(CLUSTER_ENV) $(PY) stack/stack.py down kafka rabbitmq; exit $$rc
+
+# Stops the clusters of test-cluster and bench-cluster if a run left them up (STACK_ARGS=--force
+# for clusters another checkout started).
+stack-down-cluster:
+	$(CLUSTER_ENV) $(PY) stack/stack.py down kafka rabbitmq $(STACK_ARGS)
 
 # The pages people open, in Debian's chromium driven by Playwright (installed when missing; no
 # browser download): docs, admin login, catalog action, projection status, dead letters.
