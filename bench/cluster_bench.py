@@ -1,7 +1,13 @@
-"""What replication costs the relay: events a second it publishes (idempotent producer,
-acks=all) to the stack's single broker, topics with one replica, beside the three-broker cluster
-of `make test-cluster`, topics with three replicas and two in sync; in alternating rounds of one
-run, each round publishing the same number of fresh outbox rows to each.
+"""Scaling out, in one run:
+
+- followers: write-to-read lag (p50, p99) at 200 and 500 commands/s with 1, 2 and 3 followers
+  sharing the partitions (a worker for catch-up tasks and the relay running, as in the
+  Procfile), the time a burst of events takes to apply with each, and the lag while one of three
+  followers is killed with SIGKILL: its peak, and the seconds until it is under 100 ms again;
+- what replication costs the relay: events a second it publishes (idempotent producer,
+  acks=all) to the stack's single broker, topics with one replica, beside the three-broker
+  cluster of `make test-cluster`, topics with three replicas and two in sync; in alternating
+  rounds, each round publishing the same number of fresh outbox rows to each.
 
     make bench-cluster [BENCH_ARGS="--quick --runs N"]
 
@@ -14,8 +20,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
+import threading
+import time
+from typing import Any
 
+from bench import common
 from bench.common import (
     ROOT,
     configure_env,
@@ -66,16 +77,104 @@ def switch_marks(to: str, away_from: str | None) -> None:
             )
 
 
+def group_size() -> int:
+    """Members of the followers' consumer group, once it is stable (0 while it rebalances)."""
+    from confluent_kafka import ConsumerGroupState
+    from confluent_kafka.admin import AdminClient
+    from django.conf import settings
+
+    from projections.log import follower_group
+
+    admin = AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS})
+    group = follower_group()
+    described = admin.describe_consumer_groups([group])[group].result(timeout=10)
+    if described.state != ConsumerGroupState.STABLE:
+        return 0
+    return sum(1 for m in described.members if m.assignment.topic_partitions)
+
+
+def wait_for_members(count: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while group_size() != count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the followers' group did not reach {count} members")
+        time.sleep(0.2)
+
+
+def burst(events: int) -> float:
+    """Seconds from appending `events` (relayed at once) until both read models applied them."""
+    from bench.projections_bench import PG, REDIS, lag, publish
+
+    started = time.perf_counter()
+    publish(events)
+    while lag(PG) + lag(REDIS) > 0:
+        time.sleep(0.01)
+    return time.perf_counter() - started
+
+
+def followers_phase(seconds: float, burst_events: int) -> dict[str, Any]:
+    """Lag and bursts with 1, 2 and 3 followers, then one of three killed mid-window."""
+    from bench.projections_bench import measure_lag, start_processes, write_to_read_lag
+
+    figures: dict[str, Any] = {}
+    processes: list[subprocess.Popen[bytes]] = [*start_processes(), common.start_relay()]
+    followers: list[subprocess.Popen[bytes]] = []
+    try:
+        for count in (1, 2, 3):
+            while len(followers) < count:
+                followers.append(common.start_follower(f"follower{len(followers)}"))
+            wait_for_members(count)
+            time.sleep(2)  # each takes the locks of its partitions
+            print(f"{count} follower(s):", flush=True)
+            for rate in (200, 500):
+                figures[f"lag_ms_at_{rate}_per_s_{count}_followers"] = measure_lag(rate, seconds)
+            took = burst(burst_events)
+            per_s = burst_events / took
+            figures[f"burst_{count}_followers"] = {"seconds": took, "events_per_s": per_s}
+            print(f"  a burst of {burst_events} events applied in {took:.2f}s")
+        kill_after, timeline = 5.0, list[tuple[float, float]]()
+        victim = followers[1]
+        killed_at: list[float] = []
+
+        def kill() -> None:
+            killed_at.append(time.perf_counter())
+            victim.kill()
+
+        threading.Timer(kill_after, kill).start()
+        lags, issued = write_to_read_lag(200.0, kill_after + 20.0, timeline)
+        victim.wait()
+        at = killed_at[0]
+        after = [(t - at, lag) for t, lag in timeline if t >= at]
+        slow = [t for t, lag in after if lag > 0.1]
+        figures["kill_one_of_three_at_200_per_s"] = {
+            "peak_lag_ms": max((lag for _t, lag in after), default=0.0) * 1000,
+            "seconds_until_under_100ms": max(slow, default=0.0),
+            "not_applied_within_60s": issued - len(lags),
+        }
+        print(
+            "  one of three killed: peak lag {peak_lag_ms:.0f} ms, under 100 ms again after "
+            "{seconds_until_under_100ms:.1f}s".format(**figures["kill_one_of_three_at_200_per_s"])
+        )
+    finally:
+        common.stop([*followers, *processes])
+    return figures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller volumes")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     n = 20_000 if args.quick else 100_000
-    configure_env()
+    configure_env("bench.settings")
     sys.path.insert(0, str(ROOT))
     setup()
     from django.conf import settings
+
+    from config.celery import app
+
+    app.control.purge()  # nothing left over from an earlier run
+    followers = followers_phase(5.0 if args.quick else 15.0, 3000)
 
     from eventstore.kafka_admin import delete_topics, ensure_topics
 
@@ -110,7 +209,7 @@ def main() -> int:
             )
         },
         "events/s",
-        {"events_per_round": n, "cluster": CLUSTER},
+        {"events_per_round": n, "cluster": CLUSTER, "followers": followers},
     )
     return 0
 

@@ -159,9 +159,9 @@ def start_worker(
     )
 
 
-def start_follower() -> subprocess.Popen[bytes]:
-    """The follower's worker, as the Procfile runs it."""
-    return start_worker("follower", "projections_follow", 1)
+def start_follower(name: str = "follower") -> subprocess.Popen[bytes]:
+    """A follower, as the Procfile runs it (several share the partitions)."""
+    return spawn(name, [sys.executable, str(ROOT / "manage.py"), "follow_projections"])
 
 
 def start_relay() -> subprocess.Popen[bytes]:

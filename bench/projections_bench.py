@@ -184,8 +184,11 @@ stop = common.stop
 LAG_RATES = (50, 200, 500)  # commands/s
 
 
-def write_to_read_lag(rate: float, seconds: float) -> tuple[list[float], int]:
-    """Commands at a steady rate; for each, the time from commit to the read model applying it.
+def write_to_read_lag(
+    rate: float, seconds: float, timeline: list[tuple[float, float]] | None = None
+) -> tuple[list[float], int]:
+    """Commands at a steady rate; for each, the time from commit to the read model applying it
+    (and in `timeline`, if given, each command's commit time beside it).
 
     A sampler polls the read model's checkpoints every 2 ms and keeps what it saw; once the
     relay has recorded where an event landed (partition, offset), the event's time is the
@@ -237,7 +240,10 @@ def write_to_read_lag(rate: float, seconds: float) -> tuple[list[float], int]:
                     offsets, times = seen.get(partition, ([], []))
                     at = bisect.bisect_right(offsets, offset)
                     if at < len(offsets):
-                        lags.append(times[at] - committed.pop(event_id))
+                        committed_at = committed.pop(event_id)
+                        lags.append(times[at] - committed_at)
+                        if timeline is not None:
+                            timeline.append((committed_at, times[at] - committed_at))
                         del landed[event_id]
                 time.sleep(0.002)
 

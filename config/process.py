@@ -30,10 +30,12 @@ def service_name(argv: list[str] | None = None) -> str:
         return "web"
     if "relay" in argv:
         return "relay"
+    if "follow_projections" in argv:
+        return "follower"
     if "beat" in argv:
         return "beat"
     if "worker" in argv:
-        return "follower" if "projections_follow" in words else "worker"
+        return "worker"
     if "pytest" in words:
         return "tests"
     return "cqrs"

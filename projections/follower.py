@@ -1,25 +1,28 @@
-"""The live tail: one long task that follows every partition as events arrive.
+"""The live tail: followers that apply every partition as events arrive, sharing the partitions
+through a Kafka consumer group.
 
 A catch-up task per wake-up costs a RabbitMQ message, the ownership lock, a Kafka assignment and
 about ten round trips, whatever it carries; at a few hundred events a second that alone keeps two
-cores busy, and events queue behind it. The follower is one Celery task (on its own queue,
-`projections_follow`, run by its own worker process) that takes the ownership lock of every
-(projection, topic, partition) it can, assigns their partitions to one Kafka consumer that
-long-polls, and applies each batch as soon as the broker hands it over. While it owns a partition
-it keeps the partition's "queued" flag set, so the relay's wake-ups enqueue nothing.
+cores busy, and events queue behind it. A follower is a long-running process (`manage.py
+follow_projections`, the Procfile's `follower`) whose one Kafka consumer long-polls the
+partitions the group gave it and applies each batch as soon as the broker hands it over. Any
+number of them run, on any hosts: the group's cooperative-sticky assignment spreads the
+partitions over them, a new one takes some from the others, and one that dies (or stops
+answering for PROJECTIONS_FOLLOW_SESSION_TIMEOUT_MS) leaves its partitions to the others.
 
-It is a shortcut for the steady state, never the only way: whatever it lets go of goes back to
-the catch-up tasks, which it wakes. It lets go of a partition
+Within its partitions a follower owns a (projection, topic, partition) the way a catch-up task
+does: by its advisory lock in Postgres (gone with the connection if its process dies), while it
+keeps the pair's "queued" flag at FOLLOWED so the relay's wake-ups enqueue nothing. The
+checkpoints stay the fence: every batch is applied only if the checkpoint is still where the
+follower read it (the targets' conditional apply), so no two owners ever apply an event twice,
+whatever the group believes. A follower lets go of a pair, back to the catch-up tasks, which it
+wakes,
 - with a backlog of more than a batch (PROJECTIONS_BATCH_SIZE): tasks spread it over processes;
 - when a batch fails, or touches a parked stream: tasks isolate the poison event, with retries;
 - when someone waits for its lock (locks.acquire: a rebuild, a redrive), after applying what is
-  left of it;
-- when its worker shuts down (catch-up tasks are woken for what is left);
-- at the end of its slice (PROJECTIONS_FOLLOW_SLICE): the next slice, enqueued then, takes over
-  from the checkpoints.
-Checkpoints move exactly as a task moves them (targets' conditional apply), so a follower and a
-task can never apply an event twice. One follower runs at a time (a Postgres advisory lock, gone
-with the connection if its process dies, like the partition locks); another one ends at once.
+  left of it; it takes the pair back when it is free and no task is queued for it;
+- when the group takes the partition away (another follower gets it; the flags stay up for it);
+- when it shuts down (catch-up tasks are woken for what is left).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import OFFSET_END, Consumer, KafkaException, Message, TopicPartition
 from django.conf import settings
 from django_redis import get_redis_connection
 
@@ -42,88 +45,139 @@ from projections.runner import (
     ensure_ready,
     parked_streams_of,
 )
-from projections.status import partitions
 from projections.targets import next_offsets, target_for
 from projections.wakeups import pending_key, wake_many
 
 logger = logging.getLogger("projections")
 
-FOLLOWER_LOCK: Pair = ("__follower__", "", 0)
 POLL = 0.1  # seconds a poll waits for the broker (which answers at once when events arrive)
+TP = tuple[str, int]  # (topic, partition)
 
 
 class Follower:
-    def __init__(self, *, seconds: float, should_stop: Callable[[], bool] = lambda: False):
-        self.seconds = seconds
+    def __init__(self, *, should_stop: Callable[[], bool] = lambda: False):
         self.should_stop = should_stop
+        self.consumer: Consumer = kafka_log.group_consumer()
+        self.assigned: set[TP] = set()  # what the group gave this follower
         self.owned: dict[Pair, Owned] = {}
-        self.position: dict[tuple[str, int], int] = {}  # what the consumer delivers next
+        # What the consumer delivers next, per assigned partition; None: paused (nothing owned).
+        self.position: dict[TP, int | None] = {}
         self.applied = 0
         self.handed_over = 0
         self._reassign = False
-        self.stopped = False
         self._events = registry.event_registry()
         self._redis = get_redis_connection("default")
-        self._pairs = _all_pairs()
 
-    # -- the slice --------------------------------------------------------------------------
+    # -- running ----------------------------------------------------------------------------
 
-    def run(self) -> bool:
-        """Follow for one slice; False (at once) if another follower is running."""
-        if not locks.try_lock(*FOLLOWER_LOCK):
-            return False
+    def run(self) -> None:
+        """Follow until `should_stop` says so (looked at every PROJECTIONS_FOLLOW_REFRESH)."""
+        topics = sorted({t for p in registry.consumers().values() for t in registry.topics_of(p)})
         ending = "failure"
         try:
-            # Connected before it takes anything: a first fetch must not wait for the
-            # bootstrap while the relay's wake-ups are already held off.
-            self.consumer().list_topics(timeout=10)
+            self.consumer.subscribe(
+                topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+            )
             self._follow()
-            ending = "shutdown" if self.stopped else "end of slice"
+            ending = "shutdown"
         finally:
             try:
                 self._let_go_of_all(ending)
             finally:
-                locks.unlock(*FOLLOWER_LOCK)
-                if ending == "failure":
-                    kafka_log.drop_follower_consumer()
-        return True
+                self.consumer.close()  # leaves the group: the others get its partitions now
 
     def _follow(self) -> None:
-        deadline = time.monotonic() + self.seconds
         refresh_every = settings.PROJECTIONS_FOLLOW_REFRESH
         next_refresh = 0.0
         while True:
             now = time.monotonic()
-            if now >= deadline:
-                return
             if now >= next_refresh:
                 if self.should_stop():
-                    self.stopped = True
                     return
                 self._refresh()
                 next_refresh = time.monotonic() + refresh_every
-            if not self.owned:
-                time.sleep(max(0.0, min(next_refresh, deadline) - time.monotonic()))
-                continue
+            # Polled even with nothing owned: the group's callbacks run in here.
             timeout = max(0.0, min(POLL, next_refresh - now))
-            messages = kafka_log.poll(self.consumer(), timeout, settings.PROJECTIONS_BATCH_SIZE)
+            messages = kafka_log.poll(self.consumer, timeout, settings.PROJECTIONS_BATCH_SIZE)
             if messages:
                 self._apply(messages)
 
+    # -- the group --------------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, given: list[TopicPartition]) -> None:
+        """Partitions the group gave this follower: own what of them is free, and read each
+        from the lowest checkpoint of its owned pairs (one not owned at all waits, paused)."""
+        tps = [(tp.topic, tp.partition) for tp in given]
+        self.assigned.update(tps)
+        logger.info("follower: assigned %s", _names(tps))
+        self._take([pair for tp in tps for pair in _pairs_on(tp)], reposition=False)
+        wanted = self._wanted()
+        consumer.incremental_assign(
+            [TopicPartition(topic, p, wanted.get((topic, p), OFFSET_END)) for topic, p in tps]
+        )
+        idle = [TopicPartition(topic, p) for topic, p in tps if (topic, p) not in wanted]
+        if idle:
+            consumer.pause(idle)
+        for tp in tps:
+            self.position[tp] = wanted.get(tp)
+
+    def _on_revoke(self, consumer: Consumer, taken: list[TopicPartition]) -> None:
+        """Partitions the group moves to another follower: let go of their pairs (their flags
+        stay up for the next owner, which takes over from the checkpoints)."""
+        self._release([(tp.topic, tp.partition) for tp in taken], "revoked")
+
+    def _on_lost(self, consumer: Consumer, lost: list[TopicPartition]) -> None:
+        """This follower was out of the group (it stopped answering): the others may own its
+        partitions already; let go of them at once (the checkpoints fenced any late batch)."""
+        self._release([(tp.topic, tp.partition) for tp in lost], "lost")
+
+    def _release(self, tps: list[TP], why: str) -> None:
+        gone = set(tps)
+        pairs = [pair for pair in self.owned if pair[1:] in gone]
+        for pair in pairs:
+            del self.owned[pair]
+        locks.unlock_many(pairs)
+        locks.take_dirty_many(pairs)  # (for what this follower applied)
+        self.handed_over += len(pairs)
+        self.assigned -= gone
+        for tp in gone:
+            self.position.pop(tp, None)
+        logger.info("follower: %s %s (%s pairs let go)", why, _names(tps), len(pairs))
+
     # -- reading ----------------------------------------------------------------------------
 
-    def consumer(self) -> Consumer:
-        return kafka_log.follower_consumer()
-
-    def _assign(self) -> None:
-        """Assign every owned partition at the lowest checkpoint its owners have."""
-        wanted: dict[tuple[str, int], int] = {}
+    def _wanted(self) -> dict[TP, int]:
+        """Each assigned partition with an owned pair: the lowest checkpoint its owners have."""
+        wanted: dict[TP, int] = {}
         for (_name, topic, partition), owned in self.owned.items():
             tp = (topic, partition)
             wanted[tp] = min(wanted.get(tp, owned.offset), owned.offset)
-        self.consumer().assign([TopicPartition(t, p, o) for (t, p), o in wanted.items()])
-        self.position = wanted
+        return wanted
+
+    def _reposition(self) -> None:
+        """Read each assigned partition from where its owners are: seek back (or forward to a
+        pair newly owned), pause one with no owner left, resume one that has owners again."""
+        wanted = self._wanted()
         self._reassign = False
+        for tp in sorted(self.assigned):
+            target, current = wanted.get(tp), self.position.get(tp)
+            if target == current:
+                continue
+            part = TopicPartition(*tp)
+            if target is None:
+                self.consumer.pause([part])
+                self.position[tp] = None
+                continue
+            if current is None:
+                # Resumed before the seek: a resume restarts the fetch where the pause left it.
+                self.consumer.resume([part])
+                self.position[tp] = -1
+            try:
+                self.consumer.seek(TopicPartition(*tp, target))
+            except KafkaException:  # not fetching yet (just assigned): again at the next look
+                self._reassign = True
+                continue
+            self.position[tp] = target
 
     # -- applying ---------------------------------------------------------------------------
 
@@ -136,10 +190,13 @@ class Follower:
             by_partition.setdefault((msg.topic() or "", msg.partition() or 0), []).append(msg)
         for tp, batch in by_partition.items():
             expected = self.position.get(tp)
+            if expected is None:
+                continue  # fetched before it was paused or revoked: not this follower's
             offsets = [m.offset() or 0 for m in batch]
-            if expected is None or offsets != list(range(expected, expected + len(batch))):
-                # Not what the assignment should deliver (a fetch of an earlier assignment):
-                # read again from the checkpoints.
+            if offsets != list(range(expected, expected + len(batch))):
+                # Not what the position should deliver (a fetch from before a seek): read
+                # again from the checkpoints.
+                self.position[tp] = -1
                 self._reassign = True
                 continue
             self.position[tp] = offsets[-1] + 1
@@ -148,7 +205,7 @@ class Follower:
                 outcome = apply_part(pair, self.owned[pair], batch, self._events, decoded)
                 self._settle(pair, outcome)
         if self._reassign:
-            self._assign()
+            self._reposition()
 
     def _settle(self, pair: Pair, outcome: tuple[Outcome, int, int]) -> None:
         what, next_offset, applied = outcome
@@ -162,17 +219,18 @@ class Follower:
 
     def _refresh(self) -> None:
         """Keep the flags up, let go of what is wanted or lags, take what is free."""
-        wakeups.hold(list(self.owned), alive=True)
-        wanted = locks.wanted(self._pairs)
+        wakeups.hold(list(self.owned))
+        pairs = [pair for tp in sorted(self.assigned) for pair in _pairs_on(tp)]
+        wanted = locks.wanted(pairs)
         for pair in [p for p in self.owned if p in wanted]:
             self._let_go(pair, "wanted", wake=False, drain=True)
         for pair in list(self.owned):
             self._let_go_if_behind(pair)
-        self._take([p for p in self._pairs if p not in self.owned and p not in wanted])
+        self._take([p for p in pairs if p not in self.owned and p not in wanted])
         if self._reassign:
-            self._assign()
+            self._reposition()
 
-    def _take(self, pairs: list[Pair]) -> None:
+    def _take(self, pairs: list[Pair], *, reposition: bool = True) -> None:
         """Own whichever of `pairs` are free: a few round trips for all of them."""
         taken = locks.try_lock_many(wakeups.not_queued(pairs))
         if not taken:
@@ -194,15 +252,15 @@ class Follower:
             )
             if self._let_go_if_behind(pair):
                 continue
-            tp = pair[1:]
-            if tp not in self.position or self.position[tp] > offset:
+            position = self.position.get(pair[1:])
+            if reposition and (position is None or position > offset):
                 self._reassign = True
 
     def _let_go_if_behind(self, pair: Pair) -> bool:
         """A backlog of more than a batch goes to catch-up tasks, which spread it over the
         workers' processes. (The partition's end as last fetched; unknown before a first fetch,
         and then the next look finds out.)"""
-        _low, high = self.consumer().get_watermark_offsets(TopicPartition(*pair[1:]), cached=True)
+        _low, high = self.consumer.get_watermark_offsets(TopicPartition(*pair[1:]), cached=True)
         if high - self.owned[pair].offset <= settings.PROJECTIONS_BATCH_SIZE:
             return False
         self._let_go(pair, "a backlog", wake=True)
@@ -215,7 +273,7 @@ class Follower:
         which is looked at after unlocking (locks.run_owned's protocol)."""
         owned = self.owned.pop(pair)
         self.handed_over += 1
-        self._reassign = True  # its partition may now start further on, or not be needed
+        self._reassign = True  # its partition may now be read from further on, or not at all
         logger.info("follower: %s %s[%s] handed back (%s)", *pair, why)
         name, topic, partition = pair
         self._redis.delete(pending_key(*pair))
@@ -236,18 +294,15 @@ class Follower:
             wakeups.wake(*pair)
 
     def _let_go_of_all(self, ending: str) -> None:
-        """At the end of a slice the next one, enqueued right after, takes over from the
-        checkpoints: the flags stay up for it (wake-ups meanwhile would only start tasks that
-        race it for the locks), and expire if it does not come. On shutdown the partitions go
-        back to the tasks, which are woken for those with events left; after a failure, for
-        all of them."""
+        """On shutdown the partitions go back to the tasks (the flags go; another follower
+        takes them when the group gives them to it), which are woken for those with events
+        left; after a failure, for all of them."""
         owned, pairs = dict(self.owned), list(self.owned)
         if not pairs:
             return
         self.owned.clear()
-        behind: set[Pair] = set()
-        if ending != "end of slice":
-            self._redis.delete(*[pending_key(*pair) for pair in pairs])
+        self._redis.delete(*[pending_key(*pair) for pair in pairs])
+        behind: set[Pair] = set(pairs)
         if ending == "shutdown":
             # Only what is behind the partition's end (looked up after the flags went: what
             # comes later wakes its task itself) goes to the tasks.
@@ -257,52 +312,31 @@ class Follower:
             )
             behind = {pair for pair in pairs if ends[pair[1:]] > owned[pair].offset}
         locks.unlock_many(pairs)
-        dirty = locks.take_dirty_many(pairs)
-        if ending == "failure":
-            behind = set(pairs)
-        elif ending == "shutdown":
-            behind |= dirty
-        # (At the end of a slice, the dirty marks are for what the follower applied.)
+        behind |= locks.take_dirty_many(pairs)
         wake_many(sorted(behind))
-        logger.debug(
-            "follower: %s partitions handed back (%s; %s dirty)", len(pairs), ending, len(dirty)
-        )
+        logger.debug("follower: %s partitions handed back (%s)", len(pairs), ending)
 
 
-_pairs_cache: tuple[float, list[Pair]] = (0.0, [])
-PAIRS_TTL = 60.0  # seconds: topics' partitions are looked up again after this long
+def _pairs_on(tp: TP) -> list[Pair]:
+    """Every (consumer, topic, partition) to follow on a partition: one per reader of its topic."""
+    topic, partition = tp
+    return [(p.name, topic, partition) for p in registry.readers_of(topic)]
 
 
-def _all_pairs() -> list[Pair]:
-    """Every (consumer, topic, partition) there is to follow."""
-    global _pairs_cache
-    looked_up, pairs = _pairs_cache
-    if time.monotonic() - looked_up > PAIRS_TTL:
-        pairs = [
-            (p.name, topic, partition)
-            for p in registry.consumers().values()
-            for topic in registry.topics_of(p)
-            for partition in partitions(topic)
-        ]
-        _pairs_cache = (time.monotonic(), pairs)
-    return pairs
+def _names(tps: list[TP]) -> str:
+    return ", ".join(f"{topic}[{partition}]" for topic, partition in sorted(tps)) or "nothing"
 
 
-def follow(seconds: float | None = None, should_stop: Callable[[], bool] = lambda: False) -> bool:
-    """One slice of following (PROJECTIONS_FOLLOW_SLICE seconds); False if another follower
-    runs."""
-    follower = Follower(
-        seconds=settings.PROJECTIONS_FOLLOW_SLICE if seconds is None else seconds,
-        should_stop=should_stop,
+def follow(should_stop: Callable[[], bool] = lambda: False) -> Follower:
+    """Follow until `should_stop` says so; the follower, for what it did."""
+    follower = Follower(should_stop=should_stop)
+    follower.run()
+    logger.info(
+        "follower: applied %s events, handed %s partitions back",
+        follower.applied,
+        follower.handed_over,
     )
-    ran = follower.run()
-    if ran:
-        logger.info(
-            "follower: applied %s events, handed %s partitions back",
-            follower.applied,
-            follower.handed_over,
-        )
-    return ran
+    return follower
 
 
 __all__ = ["Follower", "follow"]

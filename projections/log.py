@@ -1,5 +1,7 @@
-"""Reading one partition of the Kafka event log from an offset (no consumer group: the engine
-keeps its own checkpoints). One consumer per worker process, reassigned per catch-up."""
+"""Reading the Kafka event log. A catch-up task reads one partition from an offset (one consumer
+per worker process, reassigned per catch-up, outside any consumer group); the followers read as
+members of one consumer group, which shares the partitions among them. Neither commits offsets:
+the engine keeps its own checkpoints, beside the read models."""
 
 from __future__ import annotations
 
@@ -140,37 +142,36 @@ def headers(msg: Message) -> dict[str, Any]:
     }
 
 
-# The follower's consumer (projections.follower): long-polling, kept across slices.
+# The followers' consumer (projections.follower): a member of their consumer group.
 
 
-def drop_follower_consumer() -> None:
-    global _follower
-    if _follower is not None:
-        _follower.close()
-        _follower = None
+def follower_group() -> str:
+    """The followers' consumer group (under the topics' prefix: one group per deployment)."""
+    return f"{settings.KAFKA_TOPIC_PREFIX}projections-followers"
 
 
-_follower: Consumer | None = None
-
-
-def follower_consumer() -> Consumer:
-    """One consumer per process, kept across slices (connecting costs tens of milliseconds)."""
-    global _follower
-    if _follower is None:
-        _follower = Consumer(
-            {
-                "bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS,
-                "group.id": "projections-follower",  # required; offsets are never committed
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "fetch.min.bytes": 1,
-                # A long poll: the broker holds an empty fetch this long and answers as soon
-                # as an event arrives (the catch-up consumer polls every millisecond).
-                "fetch.wait.max.ms": 500,
-                "queued.max.messages.kbytes": 65536,
-            }
-        )
-    return _follower
+def group_consumer() -> Consumer:
+    """A follower's consumer: a member of the followers' group, the partitions shared by
+    cooperative-sticky assignment (a rebalance moves only what must move). Offsets are never
+    committed: the checkpoints in the read models' stores say where each projection is."""
+    session = settings.PROJECTIONS_FOLLOW_SESSION_TIMEOUT_MS
+    config: dict[str, Any] = {
+        "bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS,
+        "group.id": follower_group(),
+        "partition.assignment.strategy": "cooperative-sticky",
+        "session.timeout.ms": session,
+        "heartbeat.interval.ms": max(100, min(3000, session // 4)),
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "fetch.min.bytes": 1,
+        # A long poll: the broker holds an empty fetch this long and answers as soon as an
+        # event arrives (the catch-up consumer polls every millisecond).
+        "fetch.wait.max.ms": 500,
+        "queued.max.messages.kbytes": 65536,
+    }
+    if settings.PROJECTIONS_FOLLOW_INSTANCE_ID:
+        config["group.instance.id"] = settings.PROJECTIONS_FOLLOW_INSTANCE_ID
+    return Consumer(config)
 
 
 def poll(consumer: Consumer, timeout: float, most: int) -> list[Message]:
@@ -188,11 +189,10 @@ def poll(consumer: Consumer, timeout: float, most: int) -> list[Message]:
 
 
 def close_consumers() -> None:
-    """Close this process's consumers (the catch-up one of this thread, the follower's): before
-    a fork, so that no librdkafka thread holds a lock the forked process would wait on."""
+    """Close this thread's catch-up consumer: before a fork, so that no librdkafka thread
+    holds a lock the forked process would wait on."""
     existing: Consumer | None = getattr(_local, "consumer", None)
     if existing is not None:
         existing.close()
         _local.consumer = None
         _local.assigned = None
-    drop_follower_consumer()

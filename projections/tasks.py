@@ -1,28 +1,24 @@
 """Celery entry points of the projection engine: a catch-up of a (projection, topic,
 partition) under its ownership lock, a reaction's run (waiting briefly for the relay's record
-of what woke it), the follower's chain of slices, rebuilds, side-effect jobs and the periodic
-safety net. Event payloads never travel through RabbitMQ; workers read them from Kafka. Who is
-woken when: projections/wakeups.py."""
+of what woke it), rebuilds, side-effect jobs and the periodic safety net (the followers are
+processes of their own: projections/follower.py). Event payloads never travel through
+RabbitMQ; workers read them from Kafka. Who is woken when: projections/wakeups.py."""
 
 from __future__ import annotations
 
 import logging
-import os
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 from celery import shared_task
-from celery.signals import worker_ready, worker_shutting_down
 from confluent_kafka import KafkaException
 from django.conf import settings
 from django.db import connection
-from django_redis import get_redis_connection
 
-from eventstore.queues import Queue, broker_countdown
-from projections import locks, reactions, registry, wakeups
+from eventstore.queues import Queue
+from projections import locks, reactions, registry
 from projections.runner import INFRASTRUCTURE_ERRORS, catch_up
 from projections.targets import target_for
 from projections.wakeups import pending_key, reaction_pair, started, wake, wake_later, wake_many
@@ -165,12 +161,9 @@ def on_published(published: Sequence[Any]) -> None:
 
 @shared_task(name="projections.catch_up_all", acks_late=True, ignore_result=True)
 def catch_up_all() -> int:
-    """Periodic safety net: wake every (projection, partition) that has lag, and start the
-    follower if none is running."""
+    """Periodic safety net: wake every (projection, partition) that has lag."""
     from projections.status import partitions_with_lag
 
-    if not wakeups.is_follower_alive():
-        start_following(expiration=settings.PROJECTIONS_CATCH_UP_INTERVAL)
     woken = 0
     for name, topic, partition in partitions_with_lag():
         wake(name, topic, partition, force=True)
@@ -180,81 +173,6 @@ def catch_up_all() -> int:
             wake(*reaction_pair(row.reaction), force=True)
             woken += 1
     return woken
-
-
-FOLLOW_QUEUE = Queue.FOLLOW
-FOLLOW_RETRY = 5.0  # seconds before a failed slice's successor starts
-
-
-def _chain_key() -> str:
-    return f"{settings.REDIS_KEY_PREFIX}:proj:follower:chain"
-
-
-def start_following(*, expiration: float = 60.0, countdown: float | None = None) -> None:
-    """Enqueue a follower slice that supersedes any earlier chain of them: each slice enqueues
-    the next, and a slice whose chain was superseded (e.g. a follower worker restarted while
-    its slice was queued or redelivered) ends at once, so one chain lives."""
-    token = uuid.uuid4().hex
-    get_redis_connection("default").set(_chain_key(), token)
-    options: dict[str, Any] = {"queue": FOLLOW_QUEUE, "expiration": expiration}
-    if countdown is not None:
-        options["countdown"] = broker_countdown(countdown)
-    follow.apply_async((token,), **options)
-
-
-def _current_chain(token: str) -> bool:
-    current = get_redis_connection("default").get(_chain_key())
-    return current is None or current.decode() == token
-
-
-@shared_task(name="projections.follow", acks_late=True, ignore_result=True)
-def follow(token: str) -> int:
-    """One slice of the follower (projections.follower), then the next one. Run by a worker of
-    its own on the projections_follow queue (the Procfile's `follower`); a warm shutdown of that
-    worker ends the slice within PROJECTIONS_FOLLOW_REFRESH."""
-    from projections import follower
-
-    if not _current_chain(token):
-        return 0
-    redis = get_redis_connection("default")
-    stops = [_stop_key(os.getppid()), _stop_key(os.getpid())]  # prefork child, or solo
-
-    def shutting_down() -> bool:
-        return bool(redis.exists(*stops))
-
-    countdown: float | None
-    try:
-        ran = follower.follow(should_stop=shutting_down)
-    except Exception:  # noqa: BLE001 - whatever it was, the live tail must come back
-        logger.exception("follower: slice failed; the next one starts in a few seconds")
-        ran, countdown = True, FOLLOW_RETRY
-    else:
-        # Not run: another follower's slice holds the lock (a superseded chain, ending soon).
-        countdown = None if ran else settings.PROJECTIONS_FOLLOW_REFRESH
-    if _current_chain(token):
-        start_following(countdown=countdown)
-    return int(ran)
-
-
-def _stop_key(pid: int) -> str:
-    return f"{settings.REDIS_KEY_PREFIX}:proj:follower:stop:{pid}"
-
-
-@worker_shutting_down.connect
-def _stop_following(**_: Any) -> None:
-    """A warm shutdown waits for running tasks: tell a follower slice running in this worker
-    (in its pool process) to end now rather than at the end of its slice."""
-    try:
-        get_redis_connection("default").set(_stop_key(os.getpid()), 1, ex=60)
-    except Exception:  # noqa: BLE001 - shutting down anyway; the slice then runs to its end
-        logger.warning("follower: could not ask the slice to stop", exc_info=True)
-
-
-@worker_ready.connect
-def _follow_when_ready(sender: Any, **_: Any) -> None:
-    """A worker that consumes the follower's queue starts following as soon as it is up."""
-    if FOLLOW_QUEUE in (sender.app.amqp.queues.consume_from or {}):
-        start_following()
 
 
 @shared_task(name="projections.rebuild", acks_late=True)

@@ -38,21 +38,11 @@ def pending_key(name: str, topic: str, partition: int) -> str:
     return f"{settings.REDIS_KEY_PREFIX}:proj:queued:{name}:{topic}:{partition}"
 
 
-def follower_alive_key() -> str:
-    return f"{settings.REDIS_KEY_PREFIX}:proj:follower"
-
-
-def is_follower_alive() -> bool:
-    return bool(get_redis_connection("default").exists(follower_alive_key()))
-
-
-def hold(pairs: Sequence[tuple[str, str, int]], *, alive: bool = False) -> None:
-    """The follower owns `pairs`: set (or keep up) their flags to FOLLOWED, and with `alive`
-    the follower's own mark, for PROJECTIONS_FOLLOW_FLAG_TTL seconds (one round trip)."""
+def hold(pairs: Sequence[tuple[str, str, int]]) -> None:
+    """A follower owns `pairs`: set (or keep up) their flags to FOLLOWED, for
+    PROJECTIONS_FOLLOW_FLAG_TTL seconds (one round trip)."""
     ttl = settings.PROJECTIONS_FOLLOW_FLAG_TTL
     with get_redis_connection("default").pipeline(transaction=False) as pipe:
-        if alive:
-            pipe.set(follower_alive_key(), 1, ex=ttl)
         for pair in pairs:
             pipe.set(pending_key(*pair), FOLLOWED, ex=ttl)
         pipe.execute()

@@ -52,11 +52,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=1)
 CELERY_TASK_DEFAULT_QUEUE = Queue.DEFAULT.value
-# Every queue a worker consumes by default (all but the follower's: eventstore/queues.py).
-TASK_QUEUE_NAMES = tuple(q.value for q in Queue if q is not Queue.FOLLOW)
+# Every queue a worker consumes by default (eventstore/queues.py).
+TASK_QUEUE_NAMES = tuple(q.value for q in Queue)
 CELERY_TASK_ROUTES = {
-    # The follower's long task has a worker of its own (the Procfile's `follower`).
-    "projections.follow": {"queue": Queue.FOLLOW.value},
     "ops.*": {"queue": Queue.OPS.value},
     "projections.*": {"queue": Queue.PROJECTIONS.value},
     "side_effects.*": {"queue": Queue.SIDE_EFFECTS.value},

@@ -6,13 +6,21 @@ from config.env import env
 PROJECTIONS_BATCH_SIZE = env.int("PROJECTIONS_BATCH_SIZE", default=1000)
 # Seconds a catch-up task works before it re-enqueues itself behind other projections' tasks.
 PROJECTIONS_TASK_SLICE = env.float("PROJECTIONS_TASK_SLICE", default=2.0)
-# The follower (projections.follower, the Procfile's `follower` worker): seconds per slice (the
-# next slice takes its partitions over; keep it well under CELERY_TASK_TIME_LIMIT), seconds
-# between its looks at what it owns (wanted by a rebuild or a redrive, lagging, newly free), and
-# how long its "queued" flags and liveness outlast a follower that died.
-PROJECTIONS_FOLLOW_SLICE = env.float("PROJECTIONS_FOLLOW_SLICE", default=60.0)
+# The followers (projections.follower, `manage.py follow_projections`, the Procfile's
+# `follower`): seconds between a follower's looks at what it owns (wanted by a rebuild or a
+# redrive, lagging, newly free), and how long its "queued" flags outlast a follower that died.
 PROJECTIONS_FOLLOW_REFRESH = env.float("PROJECTIONS_FOLLOW_REFRESH", default=0.5)
 PROJECTIONS_FOLLOW_FLAG_TTL = env.int("PROJECTIONS_FOLLOW_FLAG_TTL", default=3)
+# The followers share the partitions through a Kafka consumer group: a follower that stops
+# answering is out of it (its partitions go to the others) after this many milliseconds (the
+# brokers' group.min.session.timeout.ms, 6000 by default, is the least they accept). With an
+# instance id (Kafka's static membership: one per follower, stable across its restarts), a
+# follower restarted within the session timeout gets its partitions back without a rebalance;
+# but one that stops for good keeps them unassigned until the timeout, so it is off by default.
+PROJECTIONS_FOLLOW_SESSION_TIMEOUT_MS = env.int(
+    "PROJECTIONS_FOLLOW_SESSION_TIMEOUT_MS", default=6000
+)
+PROJECTIONS_FOLLOW_INSTANCE_ID = env.str("PROJECTIONS_FOLLOW_INSTANCE_ID", default="")
 # Attempts at one failing event before it is parked as a dead letter.
 PROJECTIONS_MAX_ATTEMPTS = env.int("PROJECTIONS_MAX_ATTEMPTS", default=3)
 PROJECTIONS_RETRY_BACKOFF = env.float("PROJECTIONS_RETRY_BACKOFF", default=0.2)

@@ -13,10 +13,15 @@ from pathlib import Path
 import pytest
 
 from projections import registry
-from tests.support.engine import followed, start_follower, start_worker, stop_processes
+from tests.support.engine import (
+    followed,
+    skip_earlier_events,
+    start_follower,
+    start_worker,
+    stop_processes,
+)
 from tests.support.http import Http
 from tests.support.pg import ROOT, child_env, start_relay, wait_for
-from tests.support.shop import skip_earlier_events
 
 
 def _free_port() -> int:
@@ -35,7 +40,9 @@ def _serving(port: int) -> bool:
 
 @pytest.fixture
 def live_system(transactional_db: None, isolated_servers: None, tmp_path: Path) -> Iterator[Http]:
-    skip_earlier_events()  # earlier tests' events stay in Kafka; the processes start after them
+    # Earlier tests' events stay in Kafka: every consumer (the test ledgers' too, which a
+    # follower would otherwise apply and count) starts after them.
+    skip_earlier_events()
     port = _free_port()
     logs = tmp_path
     with open(logs / "web.log", "ab") as fh:

@@ -239,21 +239,40 @@ def start_worker(
     return process
 
 
-def start_follower(
-    log: Path, *extra: str, slice_seconds: float = 60.0, env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    """The follower's worker, as the Procfile runs it (a long slice: tests see one follower).
-    Every other consumer first skips what earlier tests left in the log: the follower would
-    hand those backlogs to catch-up tasks, which would keep this test's worker busy."""
+def start_follower(log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """A follower, as the Procfile runs it (`manage.py follow_projections`); start several for a
+    group of them. Every other consumer first skips what earlier tests left in the log: the
+    follower would hand those backlogs to catch-up tasks, which would keep this test's worker
+    busy."""
     skip_earlier_events(exclude=(PG, REDIS, "tests.ledger_totals"))
-    return start_worker(
-        log,
-        "-c",
-        "1",
-        *extra,
-        queues="projections_follow",
-        env={"PROJECTIONS_FOLLOW_SLICE": str(slice_seconds), **(env or {})},
-    )
+    with open(log, "ab") as fh:
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "follow_projections"],
+            cwd=ROOT,
+            env=child_env(**(env or {})),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
+    _started.append(process)
+    return process
+
+
+def group_members() -> dict[str, set[tuple[str, int]]]:
+    """The followers' consumer group as the brokers see it: each member's partitions."""
+    from confluent_kafka import ConsumerGroupState
+    from confluent_kafka.admin import AdminClient
+
+    from projections.log import follower_group
+
+    admin = AdminClient({"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS})
+    group = follower_group()
+    described = admin.describe_consumer_groups([group])[group].result(timeout=10)
+    if described.state != ConsumerGroupState.STABLE:
+        return {}
+    return {
+        member.member_id: {(tp.topic, tp.partition) for tp in member.assignment.topic_partitions}
+        for member in described.members
+    }
 
 
 def followed(name: str, *, every: bool = True) -> bool:

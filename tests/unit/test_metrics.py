@@ -92,7 +92,7 @@ def test_each_service_counts_into_its_own_directory_given_up_when_it_exits(
     assert not Path(worker["dir"]).exists()  # removed at exit (by the parent, not the child)
     assert not stale.exists()
 
-    follower = probe(["celery", "worker", "-Q", "projections_follow"], METRICS_DIR=str(tmp_path))
+    follower = probe(["manage.py", "follow_projections"], METRICS_DIR=str(tmp_path))
     assert Path(follower["dir"]).name.startswith("follower-")
 
 

@@ -143,7 +143,7 @@ def test_a_watch_and_a_price_drop_a_moment_apart_in_both_orders(
         ),
     ]
     if follower:
-        processes.append(start_follower(tmp_path / "follower.log", slice_seconds=60))
+        processes.append(start_follower(tmp_path / "follower.log"))
     try:
         people = watchers(WATCHERS)
         pairs = race(people, ITERATIONS)

@@ -9,7 +9,6 @@ import pytest
 from django.conf import settings
 from django_redis import get_redis_connection
 
-from projections.tasks import FOLLOW_QUEUE
 from tests.support.engine import PG, REDIS, fast_forward, own_log
 
 TOTALS = "tests.ledger_totals"
@@ -31,7 +30,7 @@ def _purge_queues() -> None:
     from config.celery import app
 
     with app.connection_for_write() as conn:
-        for name in (*settings.TASK_QUEUE_NAMES, FOLLOW_QUEUE):
+        for name in settings.TASK_QUEUE_NAMES:
             queue = app.amqp.queues[name].bind(conn.default_channel)
             queue.declare()  # as the project declares it (a quorum queue)
             queue.purge()

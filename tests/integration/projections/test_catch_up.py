@@ -156,12 +156,12 @@ def test_a_failing_redis_command_fails_the_batch_as_multi_exec_did() -> None:
 
 @pytest.mark.parametrize("with_follower", [False, True], ids=["tasks", "follower"])
 def test_two_worker_processes_keep_per_stream_order(tmp_path: Path, with_follower: bool) -> None:
-    """With a follower too (it takes partitions and hands them back as the tasks let go of them
-    and take them again)."""
+    """With two followers too (they share the partitions, take them and hand them back as the
+    tasks let go of them and take them again)."""
     prefix = f"order-{uuid.uuid4().hex[:8]}"
     workers = [start_worker(tmp_path / f"worker{i}.log", "-c", "2") for i in range(2)]
     if with_follower:
-        workers.append(start_follower(tmp_path / "follower.log", slice_seconds=2))
+        workers += [start_follower(tmp_path / f"follower{i}.log") for i in range(2)]
     try:
         for round_ in range(5):
             publish(f"{prefix}-r{round_}", streams=10, deposits=20)

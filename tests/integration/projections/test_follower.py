@@ -1,5 +1,6 @@
-"""The follower, with real worker processes: the live tail applied as events arrive by one long
-task, and handed back to catch-up tasks when it must (a rebuild, its death, its shutdown)."""
+"""The followers, as real processes: the live tail applied as events arrive, shared by the
+followers of the consumer group, and handed back to catch-up tasks when it must (a rebuild, a
+follower's death, its shutdown)."""
 
 from __future__ import annotations
 
@@ -11,21 +12,21 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django_redis import get_redis_connection
 
 from projections import replay, shadow
 from projections.status import status
-from projections.tasks import follow, start_following
 from tests.integration.projections.test_reliability import wake_all
 from tests.support.engine import (
     PG,
     REDIS,
     dump,
     followed,
+    group_members,
     lag,
     publish,
     start_follower,
     start_worker,
+    stop_processes,
 )
 from tests.support.pg import wait_for
 
@@ -56,8 +57,8 @@ def test_the_follower_applies_new_events_with_no_catch_up_task_and_stops_at_once
 ) -> None:
     """No worker consumes the catch-up queue and nothing wakes anything: the follower alone
     applies what the relay publishes; the relay's wake-ups enqueue nothing while it owns the
-    partitions; a warm shutdown ends its (120 s) slice early and hands the partitions back."""
-    follower = start_follower(tmp_path / "follower.log", slice_seconds=120)
+    partitions; SIGTERM stops it at once and hands the partitions back."""
+    follower = start_follower(tmp_path / "follower.log")
     try:
         wait_for("the follower to own the partitions", lambda: followed(PG) and followed(REDIS))
         prefix = f"follow-{uuid.uuid4().hex[:8]}"
@@ -71,7 +72,7 @@ def test_the_follower_applies_new_events_with_no_catch_up_task_and_stops_at_once
         started = time.monotonic()
         follower.send_signal(signal.SIGTERM)
         follower.wait(timeout=30)
-        assert time.monotonic() - started < 60, "the shutdown waited for the slice to end"
+        assert time.monotonic() - started < 10, "the shutdown took its time"
     finally:
         if follower.poll() is None:
             follower.kill()
@@ -91,7 +92,7 @@ def test_a_killed_follower_leaves_its_partitions_to_catch_up_tasks(tmp_path: Pat
     def applied() -> int:
         return sum(r.checkpoint for r in status([PG]))
 
-    follower = start_follower(tmp_path / "follower.log", "--pool", "solo")  # one process
+    follower = start_follower(tmp_path / "follower.log")
     try:
         wait_for("the follower to own the partitions", lambda: followed(PG) and followed(REDIS))
         start = applied()
@@ -149,13 +150,34 @@ def test_a_rebuild_takes_the_partitions_from_the_follower_which_takes_them_back(
             process.wait(timeout=60)
 
 
-def test_one_chain_of_slices_lives_and_a_superseded_slice_ends_at_once() -> None:
-    client = get_redis_connection("default")
-    start_following()
-    start_following()  # e.g. a follower worker restarted: this chain supersedes the first
-    current = client.get(f"{settings.REDIS_KEY_PREFIX}:proj:follower:chain")
-    assert current is not None
-    started = time.monotonic()
-    assert follow.run("an-earlier-chain") == 0
-    assert time.monotonic() - started < 1
-    assert client.get(f"{settings.REDIS_KEY_PREFIX}:proj:follower:chain") == current
+def test_followers_share_the_partitions_and_one_killed_leaves_them_to_the_other(
+    tmp_path: Path,
+) -> None:
+    """Two followers: the group splits the partitions between them (each owns the pairs of its
+    own); kill -9 one, and the other owns them all within the session timeout."""
+    first = start_follower(tmp_path / "first.log")
+    second = start_follower(tmp_path / "second.log")
+    try:
+        wait_for(
+            "two members with partitions each",
+            lambda: len(m := group_members()) == 2 and all(m.values()),
+            60,
+        )
+        wait_for("the followers to own every partition", lambda: followed(PG) and followed(REDIS))
+        prefix = f"group-{uuid.uuid4().hex[:8]}"
+        publish(prefix, streams=10, deposits=5)
+        wait_for("the followers to apply them", lambda: lag(PG) + lag(REDIS) == 0, 30)
+        expect_versions(prefix, 10, 6)
+
+        second.send_signal(signal.SIGKILL)
+        second.wait(timeout=30)
+        killed = time.monotonic()
+        wait_for("one member left with every partition", lambda: len(group_members()) == 1, 60)
+        publish(f"{prefix}-after", streams=10, deposits=5)
+        wait_for("the survivor to apply them", lambda: lag(PG) + lag(REDIS) == 0, 30)
+        wait_for("the survivor to own every partition", lambda: followed(PG) and followed(REDIS))
+        session = settings.PROJECTIONS_FOLLOW_SESSION_TIMEOUT_MS / 1000
+        assert time.monotonic() - killed < session + 10
+        expect_versions(f"{prefix}-after", 10, 6)
+    finally:
+        stop_processes(first, second)

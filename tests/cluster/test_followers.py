@@ -1,0 +1,172 @@
+"""Followers sharing the partitions (a Kafka consumer group, on the three-broker cluster of
+`make test-cluster`), under a steady load: three followers; one killed with SIGKILL, then started
+again; a fourth added. After each change the write-to-read lag is back under a second within 15
+seconds; no event is applied twice or skipped (every stream's versions are 1..n in order, and the
+read models equal a rebuild from scratch)."""
+
+from __future__ import annotations
+
+import bisect
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from projections import replay, shadow
+from projections.status import status
+from tests.support.engine import (
+    PG,
+    REDIS,
+    dump,
+    fast_forward,
+    followed,
+    group_members,
+    lag,
+    own_log,
+    start_follower,
+    start_worker,
+    stop_processes,
+)
+from tests.support.ledger import STREAM_TYPE, Deposited
+from tests.support.pg import pg_store, start_relay, wait_for
+from tests.support.store_contract import opened
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+STREAMS = 30
+RATE = 60  # appends a second (one event each)
+RECOVERY = 15.0  # seconds after a change by which the lag is back under a second
+
+
+@pytest.fixture
+def own_topics(isolated_servers: None) -> Iterator[str]:
+    with own_log() as prefix:
+        for name in (PG, REDIS):
+            fast_forward(name)
+        yield prefix
+
+
+class Load:
+    """Appends RATE events a second over STREAMS streams, from a thread; remembers when."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.appended_at: list[float] = []
+        self.versions = [0] * STREAMS
+        self.stop = threading.Event()
+        self.failures: list[BaseException] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        store = pg_store()
+        try:
+            for s in range(STREAMS):
+                store.append(f"{self.prefix}-{s}", STREAM_TYPE, [opened()], expected_version=0)
+                self.versions[s] = 1
+                self.appended_at.append(time.monotonic())
+            n = 0
+            started = time.monotonic()
+            while not self.stop.is_set():
+                s = n % STREAMS
+                store.append(
+                    f"{self.prefix}-{s}",
+                    STREAM_TYPE,
+                    [Deposited(amount=Decimal(1))],
+                    expected_version=self.versions[s],
+                )
+                self.versions[s] += 1
+                self.appended_at.append(time.monotonic())
+                n += 1
+                time.sleep(max(0.0, started + n / RATE - time.monotonic()))
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.failures.append(exc)
+        finally:
+            connection.close()
+
+    def lag_under(self, seconds: float) -> bool:
+        """Whether both read models have applied every event appended `seconds` ago or more."""
+        due = bisect.bisect_right(self.appended_at, time.monotonic() - seconds)
+        return all(sum(row.checkpoint for row in status([name])) >= due for name in (PG, REDIS))
+
+
+def recovered(load: Load, what: str, changed_at: float) -> float:
+    """Seconds from the change until the lag is under a second again (waiting at most
+    RECOVERY; first a moment for the change to be felt)."""
+    time.sleep(1.0)
+    wait_for(f"the lag under 1 s after {what}", lambda: load.lag_under(1.0), RECOVERY)
+    return time.monotonic() - changed_at
+
+
+def test_followers_share_the_load_through_kills_restarts_and_a_newcomer(
+    own_topics: str, tmp_path: Path
+) -> None:
+    for name in (PG, REDIS):
+        replay.rebuild(name, restart=True)  # live models from offset 0, like a replay
+    relay = start_relay(tmp_path / "relay.log")
+    worker = start_worker(tmp_path / "worker.log", "-c", "2")  # catch-up tasks, as in production
+    followers = [start_follower(tmp_path / f"follower-{i}.log") for i in range(3)]
+    load = Load(f"followers-{uuid.uuid4().hex[:8]}")
+    timings: dict[str, float] = {}
+    try:
+        wait_for(
+            "three members with partitions each",
+            lambda: len(m := group_members()) == 3 and all(m.values()),
+            60,
+        )
+        wait_for("the followers to own every partition", lambda: followed(PG) and followed(REDIS))
+        load.thread.start()
+        time.sleep(5)
+        assert load.lag_under(1.0), "the lag is over a second before any change"
+
+        followers[1].send_signal(signal.SIGKILL)
+        followers[1].wait(timeout=30)
+        killed = time.monotonic()
+        timings["kill -9 of one of three"] = recovered(load, "the kill", killed)
+        session = settings.PROJECTIONS_FOLLOW_SESSION_TIMEOUT_MS / 1000
+        wait_for("the group to drop the killed one", lambda: len(group_members()) == 2, session + 9)
+        time.sleep(3)
+
+        followers[1] = start_follower(tmp_path / "follower-1-again.log")
+        restarted = time.monotonic()
+        wait_for("three members again", lambda: len(group_members()) == 3, 60)
+        timings["the killed one started again"] = recovered(load, "the restart", restarted)
+        time.sleep(3)
+
+        followers.append(start_follower(tmp_path / "follower-3.log"))
+        added = time.monotonic()
+        wait_for(
+            "four members, each with partitions",
+            lambda: len(m := group_members()) == 4 and all(m.values()),
+            60,
+        )
+        timings["a fourth added"] = recovered(load, "the fourth", added)
+        time.sleep(3)
+    finally:
+        load.stop.set()
+        load.thread.join(timeout=30)
+    try:
+        assert not load.failures, load.failures[:3]
+        wait_for("every event applied", lambda: lag(PG) + lag(REDIS) == 0, 60)
+        print("\nfollowers: seconds until the lag was under 1 s again:", timings)
+    finally:
+        stop_processes(*followers, worker, relay)
+
+    # No event twice, none skipped, each stream in order: versions 1..n, as appended.
+    expected = {f"{load.prefix}-{s}": list(range(1, load.versions[s] + 1)) for s in range(STREAMS)}
+    assert {row[0]: row[3] for row in dump(PG, load.prefix)} == expected
+    in_redis = {
+        key.rsplit(":versions:", 1)[1]: versions
+        for key, versions in dump(REDIS, load.prefix).items()
+        if ":versions:" in key
+    }
+    assert in_redis == expected
+    for name in (PG, REDIS):
+        report = shadow.rebuild(name, restart=True, swap=False)  # a replay from scratch
+        assert report.differences == 0, f"{name}: live and replayed differ"
