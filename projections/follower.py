@@ -12,7 +12,9 @@ answering for PROJECTIONS_FOLLOW_SESSION_TIMEOUT_MS) leaves its partitions to th
 
 Within its partitions a follower owns a (projection, topic, partition) the way a catch-up task
 does: by its advisory lock in Postgres (gone with the connection if its process dies), while it
-keeps the pair's "queued" flag at FOLLOWED so the relay's wake-ups enqueue nothing. The
+keeps the pair's "queued" flag at FOLLOWED so the relay's wake-ups enqueue nothing. A pair a
+task holds, it claims first (the flag to FOLLOWED: no new task is enqueued) and takes once the
+task is done. The
 checkpoints stay the fence: every batch is applied only if the checkpoint is still where the
 follower read it (the targets' conditional apply), so no two owners ever apply an event twice,
 whatever the group believes. A follower lets go of a pair, back to the catch-up tasks, which it
@@ -51,6 +53,7 @@ from projections.wakeups import pending_key, wake_many
 logger = logging.getLogger("projections")
 
 POLL = 0.1  # seconds a poll waits for the broker (which answers at once when events arrive)
+HAND_BACK_GRACE = 4.0  # seconds a pair handed back to the tasks stays theirs before a claim
 TP = tuple[str, int]  # (topic, partition)
 
 
@@ -65,6 +68,7 @@ class Follower:
         self.applied = 0
         self.handed_over = 0
         self._reassign = False
+        self._handed_back: dict[Pair, float] = {}  # pair -> when this follower let go of it
         self._events = registry.event_registry()
         self._redis = get_redis_connection("default")
 
@@ -110,16 +114,20 @@ class Follower:
         tps = [(tp.topic, tp.partition) for tp in given]
         self.assigned.update(tps)
         logger.info("follower: assigned %s", _names(tps))
-        self._take([pair for tp in tps for pair in _pairs_on(tp)], reposition=False)
-        wanted = self._wanted()
+        given_pairs = [pair for tp in tps for pair in _pairs_on(tp)]
+        busy = locks.wanted(given_pairs)
+        free = [p for p in given_pairs if p not in busy]
+        wakeups.hold(self._claimable(free))
+        self._take(free, reposition=False)
+        start = self._wanted()
         consumer.incremental_assign(
-            [TopicPartition(topic, p, wanted.get((topic, p), OFFSET_END)) for topic, p in tps]
+            [TopicPartition(topic, p, start.get((topic, p), OFFSET_END)) for topic, p in tps]
         )
-        idle = [TopicPartition(topic, p) for topic, p in tps if (topic, p) not in wanted]
+        idle = [TopicPartition(topic, p) for topic, p in tps if (topic, p) not in start]
         if idle:
             consumer.pause(idle)
         for tp in tps:
-            self.position[tp] = wanted.get(tp)
+            self.position[tp] = start.get(tp)
 
     def _on_revoke(self, consumer: Consumer, taken: list[TopicPartition]) -> None:
         """Partitions the group moves to another follower: let go of their pairs (their flags
@@ -218,17 +226,30 @@ class Follower:
     # -- owning -----------------------------------------------------------------------------
 
     def _refresh(self) -> None:
-        """Keep the flags up, let go of what is wanted or lags, take what is free."""
-        wakeups.hold(list(self.owned))
+        """Keep the flags up, let go of what is wanted or lags, claim and take what is free."""
         pairs = [pair for tp in sorted(self.assigned) for pair in _pairs_on(tp)]
         wanted = locks.wanted(pairs)
         for pair in [p for p in self.owned if p in wanted]:
             self._let_go(pair, "wanted", wake=False, drain=True)
         for pair in list(self.owned):
             self._let_go_if_behind(pair)
-        self._take([p for p in pairs if p not in self.owned and p not in wanted])
+        free = [p for p in pairs if p not in self.owned and p not in wanted]
+        wakeups.hold([*self.owned, *self._claimable(free)])
+        self._take(free)
         if self._reassign:
             self._reposition()
+
+    def _claimable(self, pairs: list[Pair]) -> list[Pair]:
+        """Those of `pairs` (on its partitions, not owned) to claim: their flags go to FOLLOWED
+        before the follower can take them, so that the relay's wake-ups stop enqueuing catch-up
+        tasks and the running one, once done, leaves the lock free. (Under a steady load a task
+        is queued again after every publish, and a follower that waited for a moment with no
+        task queued would wait for ever.) Not one it handed back itself within HAND_BACK_GRACE:
+        that backlog or failure is the tasks' for a while."""
+        now = time.monotonic()
+        for pair in [p for p, at in self._handed_back.items() if now - at > HAND_BACK_GRACE]:
+            del self._handed_back[pair]
+        return [p for p in pairs if p not in self._handed_back]
 
     def _take(self, pairs: list[Pair], *, reposition: bool = True) -> None:
         """Own whichever of `pairs` are free: a few round trips for all of them."""
@@ -273,6 +294,7 @@ class Follower:
         which is looked at after unlocking (locks.run_owned's protocol)."""
         owned = self.owned.pop(pair)
         self.handed_over += 1
+        self._handed_back[pair] = time.monotonic()
         self._reassign = True  # its partition may now be read from further on, or not at all
         logger.info("follower: %s %s[%s] handed back (%s)", *pair, why)
         name, topic, partition = pair
