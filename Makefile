@@ -154,12 +154,11 @@ bench-orders: stack-up wrk
 bench-tracing-overhead: stack-up
 	$(PY) -m bench.tracing_overhead $(BENCH_ARGS)
 
-# What replication costs the relay: the single broker (one replica) beside the cluster of
-# test-cluster (three replicas, two in sync), started for it and stopped after.
+# Scaling out: lag with 1, 2 and 3 followers and through a follower's kill; what replication
+# costs the relay: the single broker (one replica) beside the cluster of test-cluster (three
+# replicas, two in sync), which the bench starts for it and stops after.
 bench-cluster: stack-up
-	$(CLUSTER_ENV) STACK_SKIP_TOPICS=1 $(PY) stack/stack.py up kafka
-	$(PY) -m bench.cluster_bench $(BENCH_ARGS); rc=$$?; \
-	$(CLUSTER_ENV) $(PY) stack/stack.py down kafka; exit $$rc
+	$(PY) -m bench.cluster_bench $(BENCH_ARGS)
 
 # The cost of tracing: commands over HTTP with tracing off, at 10% and at 100% sampling.
 bench-tracing: stack-up wrk
