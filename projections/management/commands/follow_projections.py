@@ -11,9 +11,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.db import connection
 
 from eventstore import metrics
 from projections import follower
+
+logger = logging.getLogger("projections")
+RETRY = 5.0  # seconds before a follower that failed (a server away, say) starts again
 
 
 class Command(BaseCommand):
@@ -26,8 +30,18 @@ class Command(BaseCommand):
             signal.signal(sig, lambda *_: stop.set())
         if settings.METRICS_PORT:
             metrics.serve(settings.METRICS_HOST, settings.METRICS_PORT)
-        done = follower.follow(should_stop=stop.is_set)
+        applied = handed_over = 0
+        while not stop.is_set():
+            try:
+                done = follower.follow(should_stop=stop.is_set)
+            except Exception:  # noqa: BLE001 - whatever it was, the live tail must come back
+                logger.exception("follower: failed; starting again in %s s", RETRY)
+                connection.close()
+                stop.wait(RETRY)
+                continue
+            applied += done.applied
+            handed_over += done.handed_over
         self.stdout.write(
-            f"follower stopped after applying {done.applied} events "
-            f"(handed {done.handed_over} partitions back)"
+            f"follower stopped after applying {applied} events "
+            f"(handed {handed_over} partitions back)"
         )
