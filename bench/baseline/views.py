@@ -1,11 +1,12 @@
-"""The baseline API: a DRF generic view over the ORM (retrieve, partial update), with the same
-authentication and staff permission as the real endpoints, and no events."""
+"""The baseline API: DRF generic views over the ORM (retrieve, partial update; a list ordered by
+price, paginated as the real lists are), with the same authentication and staff permission as
+the real endpoints, and no events."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rest_framework import generics, serializers
+from rest_framework import filters, generics, serializers
 from rest_framework.permissions import BasePermission
 
 from apps.accounts.public import IsStaff
@@ -27,3 +28,15 @@ class ProductDetail(generics.RetrieveUpdateAPIView):  # type: ignore[type-arg]
         if self.request.method in ("GET", "HEAD"):
             return []
         return [IsStaff()]
+
+
+class ProductList(generics.ListAPIView):  # type: ignore[type-arg]
+    """What a catalog page is without CQRS: the rows of the table, ordered, a page of them (the
+    project's default pagination: cursors, `page_size`)."""
+
+    queryset = Product.objects.all()
+    serializer_class = ProductSerializer
+    filter_backends = [filters.OrderingFilter]
+    ordering_fields = ["price", "name"]
+    ordering = ["price"]
+    permission_classes: list[type[BasePermission]] = []
