@@ -239,12 +239,16 @@ def start_worker(
     return process
 
 
-def start_follower(log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def start_follower(
+    log: Path, env: dict[str, str] | None = None, *, skip: bool = True
+) -> subprocess.Popen[bytes]:
     """A follower, as the Procfile runs it (`manage.py follow_projections`); start several for a
-    group of them. Every other consumer first skips what earlier tests left in the log: the
-    follower would hand those backlogs to catch-up tasks, which would keep this test's worker
-    busy."""
-    skip_earlier_events(exclude=(PG, REDIS, "tests.ledger_totals"))
+    group of them. Unless `skip` is False, every other consumer first skips what earlier tests
+    left in the log: the follower would hand those backlogs to catch-up tasks, which would keep
+    this test's worker busy. (That moves checkpoints without their locks: a follower started
+    while others run must not skip, or they find their checkpoints moved under them.)"""
+    if skip:
+        skip_earlier_events(exclude=(PG, REDIS, "tests.ledger_totals"))
     with open(log, "ab") as fh:
         process = subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), "follow_projections"],
