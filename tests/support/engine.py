@@ -207,36 +207,42 @@ def stop_processes(*processes: subprocess.Popen[bytes], timeout: float = 30) -> 
             process.wait()
 
 
-def start_worker(
-    log: Path, *extra: str, queues: str = "projections", env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
+def _spawn(log: Path, argv: list[str], env: dict[str, str] | None) -> subprocess.Popen[bytes]:
+    """A process of the system under test, from the checkout, logging to `log`, stopped at the
+    end of the session if the test did not stop it."""
     with open(log, "ab") as fh:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-Q",
-                queues,
-                "--without-heartbeat",
-                "--without-gossip",
-                "--without-mingle",
-                "-l",
-                "INFO",
-                "-n",
-                f"w{os.getpid()}-{len(extra)}-{log.stem}@%h",
-                *extra,
-            ],
-            cwd=ROOT,
-            env=child_env(**(env or {})),
-            stdout=fh,
-            stderr=subprocess.STDOUT,
+            argv, cwd=ROOT, env=child_env(**(env or {})), stdout=fh, stderr=subprocess.STDOUT
         )
     _started.append(process)
     return process
+
+
+def start_worker(
+    log: Path, *extra: str, queues: str = "projections", env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    return _spawn(
+        log,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            queues,
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "INFO",
+            "-n",
+            f"w{os.getpid()}-{len(extra)}-{log.stem}@%h",
+            *extra,
+        ],
+        env,
+    )
 
 
 def start_follower(
@@ -249,16 +255,7 @@ def start_follower(
     while others run must not skip, or they find their checkpoints moved under them.)"""
     if skip:
         skip_earlier_events(exclude=(PG, REDIS, "tests.ledger_totals"))
-    with open(log, "ab") as fh:
-        process = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "follow_projections"],
-            cwd=ROOT,
-            env=child_env(**(env or {})),
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-        )
-    _started.append(process)
-    return process
+    return _spawn(log, [sys.executable, str(ROOT / "manage.py"), "follow_projections"], env)
 
 
 def group_members() -> dict[str, set[tuple[str, int]]]:
