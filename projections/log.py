@@ -160,7 +160,10 @@ def group_consumer() -> Consumer:
         "group.id": follower_group(),
         "partition.assignment.strategy": "cooperative-sticky",
         "session.timeout.ms": session,
-        "heartbeat.interval.ms": max(100, min(3000, session // 4)),
+        # A member hears of a rebalance at its next heartbeat, and a cooperative one takes two
+        # rounds: partitions moved to a new follower stood still for two intervals at
+        # session // 4 (1.5 s each by default); at session // 12 they stand still for about one.
+        "heartbeat.interval.ms": max(100, min(1000, session // 12)),
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "fetch.min.bytes": 1,
