@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 WEB_PORT ?= 8000
 export WEB_PORT
 
-PHONY_BENCH := bench bench-eventstore bench-projections bench-http bench-orders bench-tracing bench-tracing-overhead bench-cluster wrk mutate
+PHONY_BENCH := bench bench-eventstore bench-projections bench-http bench-hops bench-orders bench-tracing bench-tracing-overhead bench-cluster wrk mutate
 .PHONY: $(PHONY_BENCH) run test test-browser test-cluster stack-down-cluster fuzz tracing-up metrics-up unit pytest lint venv stack-up stack-down stack-status stack-reset migrate topics clean
 
 $(STAMP): pyproject.toml
@@ -148,6 +148,11 @@ bench-http: stack-up wrk
 # Orders placed a second over HTTP, and placed-to-fulfilled latency, beside a price change.
 bench-orders: stack-up wrk
 	$(PY) -m bench.orders_bench $(BENCH_ARGS)
+
+# Where a write's time goes, hop by hop (authenticate, input, load, decide, append, respond, the
+# framework), the command beside the plain DRF + ORM update, in one process.
+bench-hops: stack-up
+	$(PY) -m bench.hops $(BENCH_ARGS)
 
 # What tracing costs an unsampled request, in one process (CPU per request, off beside on):
 # steadier than the HTTP bench; BENCH_ARGS=--profile adds a profile of the traced process.

@@ -3,12 +3,14 @@
 The real endpoints (change a product's price: a command that appends an event; read a product
 from the Redis cache; read a catalog page from the Postgres read model) against a plain Django
 REST framework + ORM endpoint doing the same write or read with no events (bench/baseline).
-Both are served by the same gunicorn (2 workers x 4 threads) with the relay and a Celery worker
-running; wrk drives each endpoint at a fixed number of connections. Each figure is the median
+Both are served by the same gunicorn (the Procfile's: 2 sync workers; `--server` names another
+model) with the relay, a follower and a Celery worker running, as the Procfile runs them; wrk
+drives each endpoint at a fixed number of connections. Each figure is the median
 of several runs, with min and max; the headline is the ratio to the baseline. Peak memory (RSS)
 of web, worker and relay processes is sampled while the load runs.
 
-    python -m bench.http_bench [--quick] [--runs N]
+    python -m bench.http_bench [--quick] [--runs N] [--server "--workers 2 --threads 4"]
+        [--only command,baseline]
 """
 
 from __future__ import annotations
@@ -31,7 +33,19 @@ from pathlib import Path
 
 from bench import common
 
-GUNICORN = ["--workers", "2", "--threads", "4"]
+
+def procfile_server() -> list[str]:
+    """The web process's gunicorn options in the Procfile (workers, threads, worker class)."""
+    line = next(
+        x for x in (common.ROOT / "Procfile").read_text().splitlines() if x.startswith("web:")
+    )
+    words = line.split()
+    wanted = ("--workers", "--threads", "--worker-class", "-w", "-k")
+    return [w for i, w in enumerate(words) if w in wanted or (i and words[i - 1] in wanted)]
+
+
+GUNICORN = procfile_server()
+
 SCENARIOS = {
     # name: (method, path template, body template or None, connections)
     "command: change price": (
@@ -231,6 +245,35 @@ def run_wrk(base: str, script: Path, connections: int, seconds: float) -> dict[s
     }
 
 
+SERVERS = {"postgres": "postgres", "java": "kafka", "beam.smp": "rabbitmq", "redis-server": "redis"}
+
+
+def cpu_by_role(roles: dict[str, int]) -> dict[str, float]:
+    """CPU seconds used so far per role: the project's processes (each with its children) and
+    the servers on this machine by name (Postgres, Kafka, RabbitMQ, Redis)."""
+    import psutil
+
+    used: dict[str, float] = {}
+    for role, pid in roles.items():
+        try:
+            proc = psutil.Process(pid)
+            procs = [proc, *proc.children(recursive=True)]
+        except psutil.Error:
+            continue
+        for p in procs:
+            try:
+                times = p.cpu_times()
+            except psutil.Error:
+                continue
+            used[role] = used.get(role, 0.0) + times.user + times.system
+    for proc in psutil.process_iter(["name", "cpu_times"]):
+        server = SERVERS.get(proc.info["name"] or "")
+        if server and proc.info["cpu_times"] is not None:
+            times = proc.info["cpu_times"]
+            used[server] = used.get(server, 0.0) + times.user + times.system
+    return used
+
+
 class MemorySampler:
     """Peak RSS per role (the process and its children), sampled every 0.25 s."""
 
@@ -267,7 +310,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short runs (about a minute)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--server", help="gunicorn's worker options (default: the Procfile's)")
+    parser.add_argument(
+        "--only", help="scenarios whose name holds one of these words, e.g. command,baseline"
+    )
     args = parser.parse_args()
+    server = args.server.split() if args.server else GUNICORN
+    scenarios = {
+        name: scenario
+        for name, scenario in SCENARIOS.items()
+        if not args.only or any(word in name for word in args.only.split(","))
+    }
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk (make bench does it)")
     os.environ["JWT_ACCESS_TTL"] = "7200"  # one token lasts the whole run
@@ -280,26 +333,41 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}"
     web = common.spawn(
         "web",
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", *GUNICORN],
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}", *server],
     )
     worker = common.start_worker("worker", "default,projections,side_effects,notifications,orders")
     relay = common.start_relay()
-    procs = [web, worker, relay]
+    follower = common.start_follower()
+    procs = [web, worker, relay, follower]
+    roles = {"web": web.pid, "worker": worker.pid, "relay": relay.pid, "follower": follower.pid}
     samples: dict[str, dict[str, list[float]]] = {}
+    cpu_ms: dict[str, dict[str, float]] = {}  # per scenario, CPU ms per request per role
     try:
         wait_until_served(base, ids)
         with (
             tempfile.TemporaryDirectory() as tmp,
-            MemorySampler({"web": web.pid, "worker": worker.pid, "relay": relay.pid}) as memory,
+            MemorySampler(roles) as memory,
         ):
-            for name, (method, path, body, connections) in SCENARIOS.items():
+            print(f"gunicorn {' '.join(server)}")
+            for name, (method, path, body, connections) in scenarios.items():
                 script = write_script(Path(tmp) / "script.lua", LUA, ids, method, path, body, token)
                 drained = wait_for_quiet()
                 run_wrk(base, script, connections, 1.0 if args.quick else 2.0)  # warm up
+                wait_for_quiet()
+                before = cpu_by_role(roles)
+                served = 0.0
                 for _ in range(args.runs):
                     result = run_wrk(base, script, connections, seconds)
+                    served += result["requests"]
                     for key, value in result.items():
                         samples.setdefault(name, {}).setdefault(key, []).append(value)
+                wait_for_quiet()  # what the requests left to the relay and the read models
+                after = cpu_by_role(roles)
+                cpu_ms[name] = {
+                    role: (after[role] - before.get(role, 0.0)) / served * 1000
+                    for role in after
+                    if served
+                }
                 print(
                     f"  {name:<34}{statistics.median(samples[name]['rps']):>10.0f} req/s"
                     f"  (waited {drained:.1f} s for the read models first)"
@@ -334,6 +402,13 @@ def main() -> int:
             f"{med(name, 'p95_ms') or 0:>9.1f}{med(name, 'p99_ms') or 0:>9.1f}"
             f"{med(name, 'failed') or 0:>8.0f}"
         )
+    roles_seen = sorted({role for used in cpu_ms.values() for role in used})
+    print(f"\nCPU ms per request, until the read models caught up\n{'scenario':<34}", end="")
+    print("".join(f"{role:>9}" for role in [*roles_seen, "total"]))
+    for name, used in cpu_ms.items():
+        print(f"{name:<34}", end="")
+        print("".join(f"{used.get(role, 0):>9.2f}" for role in roles_seen), end="")
+        print(f"{sum(used.values()):>9.2f}")
     print("\npeak RSS (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in memory.peak_mb.items()))
     common.report(
         "http",
@@ -347,7 +422,8 @@ def main() -> int:
             },
             "failed": {name: f["failed"]["median"] for name, f in figures.items()},
             "memory_peak_mb": memory.peak_mb,
-            "server": " ".join(GUNICORN),
+            "cpu_ms_per_request": cpu_ms,
+            "server": " ".join(server),
             "seconds_per_run": seconds,
             "quick": args.quick,
         },

@@ -82,6 +82,12 @@ def markdown(run: dict[str, Any], stem: str) -> str:
         if "replay" in result:
             replay = {k: v for k, v in result["replay"].items() if k != "progress"}
             lines += ["", f"`replay`: `{json.dumps(replay, default=_round)}`"]
+    hops = run["scenarios"].get("hops", {}).get("hops", {})
+    if hops:
+        lines += ["", "## A write, hop by hop (us per request, one thread)", ""]
+        lines += ["| hop | command | baseline |", "| --- | ---: | ---: |"]
+        for hop, value in hops.get("command", {}).items():
+            lines.append(f"| {hop} | {value:,.0f} | {hops.get('baseline', {}).get(hop, 0):,.0f} |")
     profiles = run["scenarios"].get("profiles", {}).get("profiles", {})
     if profiles:
         lines += ["", "## Where the time goes", ""]

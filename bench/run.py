@@ -22,6 +22,7 @@ SCENARIOS = {
     "eventstore": "bench.eventstore_bench",
     "projections": "bench.projections_bench",
     "http": "bench.http_bench",
+    "hops": "bench.hops",
     "profiles": "bench.profiles",
 }
 WROTE = re.compile(r"^wrote (bench/results/\S+\.json)$", re.MULTILINE)
