@@ -95,7 +95,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["apps.accounts.public.IsAuthenticatedAccount"],
     "DEFAULT_PAGINATION_CLASS": "apps.shared.pagination.Pagination",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["apps.shared.filters.QueryFilters"],
     "EXCEPTION_HANDLER": "apps.shared.api.handle_exception",
     # The API speaks JSON only: a form or multipart body is a 415, as the schema says.
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],

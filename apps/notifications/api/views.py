@@ -7,7 +7,6 @@ from typing import Any
 
 import django_filters
 from django.db.models import QuerySet
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers
@@ -23,7 +22,7 @@ from apps.notifications.handlers import mark_all_read
 from apps.notifications.models import InboxEntry
 from apps.shared.api import COMMAND_RESULT, command_response, context
 from apps.shared.bus import dispatch
-from apps.shared.filters import true_false
+from apps.shared.filters import QueryFilters, true_false
 from eventstore.consistency import TOKEN_HEADER, mark, wait_for_request
 
 # A token from a write waits for these: a watch or a price change has reached the notifier
@@ -70,7 +69,7 @@ class InboxApi(generics.ListAPIView):  # type: ignore[type-arg]
     permission_classes = [IsAuthenticatedAccount]
     serializer_class = InboxOutput
     filterset_class = InboxFilter
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [QueryFilters]
     ordering = ("-created_at",)
     read_models = READ_MODELS
 

@@ -11,7 +11,6 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 from rest_framework.permissions import AllowAny
@@ -35,6 +34,7 @@ from apps.shared.api import (
     strict,
 )
 from apps.shared.bus import dispatch
+from apps.shared.filters import QueryFilters
 from apps.shared.money import AMOUNT_PATTERN, from_minor
 from eventstore.consistency import mark, wait_for_request
 
@@ -146,7 +146,7 @@ class EveryOrderApi(generics.ListAPIView):  # type: ignore[type-arg]
     permission_classes = [IsStaff]
     serializer_class = OrderOutput
     filterset_class = StaffOrderFilter
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [QueryFilters]
     ordering = ("updated_at",)
 
     def get_queryset(self) -> QuerySet[OrderView]:

@@ -9,7 +9,6 @@ import django_filters
 from django.db.models import QuerySet
 from django.http import Http404
 from django.urls import reverse
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import filters, generics, serializers
 from rest_framework.permissions import AllowAny, BasePermission
@@ -32,7 +31,7 @@ from apps.shared.api import (
     strict,
 )
 from apps.shared.bus import dispatch
-from apps.shared.filters import BoundedSearch, true_false
+from apps.shared.filters import BoundedSearch, QueryFilters, true_false
 from apps.shared.money import CURRENCIES
 from eventstore.consistency import mark, wait_for_request
 
@@ -85,7 +84,7 @@ class ProductsApi(generics.ListAPIView):  # type: ignore[type-arg]
     permission_classes = [StaffWrites]
     serializer_class = CatalogOutput
     filterset_class = CatalogFilter
-    filter_backends = [DjangoFilterBackend, BoundedSearch, filters.OrderingFilter]
+    filter_backends = [QueryFilters, BoundedSearch, filters.OrderingFilter]
     search_fields = ("name", "description")
     ordering_fields = ("price", "name", "created_at")
     ordering = ("-created_at",)

@@ -7,7 +7,6 @@ from typing import Any
 import django_filters
 from django.db.models import QuerySet
 from django.http import Http404
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import filters, generics, serializers
 from rest_framework.permissions import AllowAny
@@ -19,7 +18,7 @@ from apps.accounts.public import IsAuthenticatedAccount, IsStaff, account_exists
 from apps.shared.api import COMMAND_RESULT, InputSerializer, command_response, context, strict
 from apps.shared.bus import dispatch
 from apps.shared.errors import DomainError
-from apps.shared.filters import BoundedSearch, true_false
+from apps.shared.filters import BoundedSearch, QueryFilters, true_false
 from apps.users import commands as c
 from apps.users import queries
 from apps.users.events import CHANNELS, NOTIFICATION_KINDS
@@ -208,7 +207,7 @@ class UserDirectoryApi(generics.ListAPIView):  # type: ignore[type-arg]
     serializer_class = DirectoryOutput
     filterset_class = DirectoryFilter
     filter_backends = [
-        DjangoFilterBackend,
+        QueryFilters,
         BoundedSearch,
         filters.OrderingFilter,
     ]
