@@ -248,12 +248,12 @@ def run_wrk(base: str, script: Path, connections: int, seconds: float) -> dict[s
 SERVERS = {"postgres": "postgres", "java": "kafka", "beam.smp": "rabbitmq", "redis-server": "redis"}
 
 
-def cpu_by_role(roles: dict[str, int]) -> dict[str, float]:
-    """CPU seconds used so far per role: the project's processes (each with its children) and
-    the servers on this machine by name (Postgres, Kafka, RabbitMQ, Redis)."""
+def cpu_by_role(roles: dict[str, int]) -> dict[tuple[str, int], float]:
+    """CPU seconds used so far per (role, process): the project's processes (each with its
+    children) and the servers on this machine by name (Postgres, Kafka, RabbitMQ, Redis)."""
     import psutil
 
-    used: dict[str, float] = {}
+    used: dict[tuple[str, int], float] = {}
     for role, pid in roles.items():
         try:
             proc = psutil.Process(pid)
@@ -265,12 +265,23 @@ def cpu_by_role(roles: dict[str, int]) -> dict[str, float]:
                 times = p.cpu_times()
             except psutil.Error:
                 continue
-            used[role] = used.get(role, 0.0) + times.user + times.system
+            used[(role, p.pid)] = times.user + times.system
     for proc in psutil.process_iter(["name", "cpu_times"]):
         server = SERVERS.get(proc.info["name"] or "")
         if server and proc.info["cpu_times"] is not None:
             times = proc.info["cpu_times"]
-            used[server] = used.get(server, 0.0) + times.user + times.system
+            used[(server, proc.pid)] = times.user + times.system
+    return used
+
+
+def cpu_between(
+    before: dict[tuple[str, int], float], after: dict[tuple[str, int], float]
+) -> dict[str, float]:
+    """CPU seconds per role between two readings, from the processes alive at the second (a
+    process that ended in between, such as a closed Postgres connection, is left out)."""
+    used: dict[str, float] = {}
+    for (role, pid), seconds in after.items():
+        used[role] = used.get(role, 0.0) + seconds - before.get((role, pid), 0.0)
     return used
 
 
@@ -362,12 +373,8 @@ def main() -> int:
                     for key, value in result.items():
                         samples.setdefault(name, {}).setdefault(key, []).append(value)
                 wait_for_quiet()  # what the requests left to the relay and the read models
-                after = cpu_by_role(roles)
-                cpu_ms[name] = {
-                    role: (after[role] - before.get(role, 0.0)) / served * 1000
-                    for role in after
-                    if served
-                }
+                used = cpu_between(before, cpu_by_role(roles))
+                cpu_ms[name] = {role: s / served * 1000 for role, s in used.items() if served}
                 print(
                     f"  {name:<34}{statistics.median(samples[name]['rps']):>10.0f} req/s"
                     f"  (waited {drained:.1f} s for the read models first)"

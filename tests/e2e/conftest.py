@@ -79,9 +79,9 @@ def live_system(transactional_db: None, isolated_servers: None, tmp_path: Path) 
             "METRICS_PORT": str(ports["worker"]),
         },
     )
-    # The Procfile's slice (60 s): a test's events never fall between two slices, when catch-up
-    # tasks in the worker would apply them instead (the observability test follows them into the
-    # follower). Slices handing over are tested in tests/integration/projections.
+    # One follower, as the Procfile runs it: it applies the tests' events (the observability
+    # test follows them into it); followers sharing partitions are tested in
+    # tests/integration/projections and tests/cluster.
     follower = start_follower(logs / "follower.log", env={"METRICS_PORT": str(ports["follower"])})
     processes = [web, relay, worker, follower]
     try:
