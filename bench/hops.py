@@ -175,12 +175,21 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=1000, help="per path and round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="300 requests, 2 rounds")
+    parser.add_argument(
+        "--aggregate-cache",
+        type=int,
+        default=0,
+        metavar="N",
+        help="commands through the aggregate cache experiment (bench/aggregate_cache.py)",
+    )
     parser.add_argument("--runs", type=int, default=1, help="ignored (bench.run passes it)")
     args = parser.parse_args()
     requests, rounds = (300, 2) if args.quick else (args.requests, args.rounds)
     import os
 
     os.environ["JWT_ACCESS_TTL"] = "7200"
+    if args.aggregate_cache:
+        os.environ["BENCH_AGGREGATE_CACHE"] = str(args.aggregate_cache)
     common.configure_env("bench.http_settings")
     common.setup()
     try:
