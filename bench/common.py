@@ -27,8 +27,30 @@ def configure_env(settings_module: str = "config.django.development") -> None:
             "DJANGO_DEBUG": "false",  # DEBUG keeps every query in memory
             "POSTGRES_DB": BENCH_DB,
             "KAFKA_TOPIC_PREFIX": f"bench-{RUN_ID}.",
+            # A vhost of the run's own: tasks an earlier run left queued (catch-ups of its
+            # topics, deleted since) would otherwise retry in this run's workers.
+            "RABBITMQ_VHOST": f"bench_{RUN_ID}",
         }
     )
+
+
+def _vhost(action: str) -> None:
+    """Add or delete the run's RabbitMQ vhost (stack/stack.py vhost, through rabbitmqctl)."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "stack" / "stack.py"),
+            "vhost",
+            action,
+            os.environ["RABBITMQ_VHOST"],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0 and action == "add":
+        raise SystemExit(f"the bench's vhost could not be created:\n{done.stdout}{done.stderr}")
 
 
 def dsn() -> str:
@@ -49,6 +71,7 @@ def setup(extra_topics: tuple[str, ...] = ()) -> None:
         user=os.environ.get("POSTGRES_USER", "cqrs"),
         password=os.environ.get("POSTGRES_PASSWORD", "cqrs"),
     )
+    _vhost("add")
     with psycopg.connect(main_db, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
@@ -73,6 +96,7 @@ def teardown(extra_topics: tuple[str, ...] = ()) -> None:
 
     names = [*settings.KAFKA_TOPICS, *(f"{settings.KAFKA_TOPIC_PREFIX}{n}" for n in extra_topics)]
     delete_topics(settings.KAFKA_BOOTSTRAP_SERVERS, names)
+    _vhost("delete")
 
 
 def summarize(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
