@@ -80,6 +80,8 @@ class TokenAuthentication(JWTAuthentication):
         return token
 
     def get_user(self, validated_token: Token) -> Any:
+        if api_settings.CHECK_REVOKE_TOKEN:  # (off here) simplejwt's own lookup and check
+            return super().get_user(validated_token)
         try:
             user_id = validated_token[api_settings.USER_ID_CLAIM]
         except KeyError as exc:
@@ -89,8 +91,6 @@ class TokenAuthentication(JWTAuthentication):
             raise AuthenticationFailed(_("User not found"), code="user_not_found")
         if api_settings.CHECK_USER_IS_ACTIVE and not user.is_active:
             raise AuthenticationFailed(_("User is inactive"), code="user_inactive")
-        if api_settings.CHECK_REVOKE_TOKEN:
-            return super().get_user(validated_token)  # (off here: simplejwt's own check)
         return user
 
 
