@@ -1,5 +1,13 @@
 """What the follower does with a batch the broker handed it: each owner of the partition applies
-its part, through the same conditional apply as a catch-up task, and says how it went."""
+its part, through the same conditional apply as a catch-up task, and says how it went.
+
+The read models of one partition apply their parts together where they can: the live pipelined
+ones in Postgres in one transaction, those in Redis in one script, each part still moving its own
+checkpoint only from where its owner read it. A batch of a few events (what a follower gets at
+a few hundred commands a second) cost each read model a round trip and a commit of its own
+whether or not it had anything to write; together it is one of each per store. If the group
+fails (a checkpoint moved, a handler raised), nothing of it was written and each part is
+applied alone, which finds out whose it was."""
 
 from __future__ import annotations
 
@@ -14,7 +22,9 @@ from eventstore import tracing
 from eventstore.events import EventEnvelope, EventRegistry
 from eventstore.projection import Projection
 from projections.runner import INFRASTRUCTURE_ERRORS, log_applied, relevant_envelopes
-from projections.targets import Target
+from projections.targets import RedisTarget, Target
+from projections.targets import postgres_target as postgres
+from projections.targets import redis_target as redis_store
 
 logger = logging.getLogger("projections")
 
@@ -38,6 +48,98 @@ class Owned:
     target: Target
     offset: int  # the checkpoint: next offset to apply
     parked: set[str] = field(default_factory=set)  # read under the lock; only shrinks meanwhile
+
+
+def apply_parts(
+    parts: list[tuple[Pair, Owned]],
+    batch: list[Message],
+    events: EventRegistry,
+    decoded: dict[int, EventEnvelope],
+) -> dict[Pair, tuple[Outcome, int, int]]:
+    """Each of `parts` (owners of one partition) applies its part of `batch`: the outcome of
+    each, as `apply_part` gives it, the parts that can applying together."""
+    outcomes: dict[Pair, tuple[Outcome, int, int]] = {}
+    in_postgres: list[tuple[Pair, Owned, list[EventEnvelope], int]] = []
+    in_redis: list[tuple[Pair, Owned, list[EventEnvelope], int]] = []
+    alone: list[tuple[Pair, Owned]] = []
+    for pair, owned in parts:
+        together = postgres.can_apply_together(owned.target) or isinstance(
+            owned.target, RedisTarget
+        )
+        todo = [m for m in batch if (m.offset() or 0) >= owned.offset]
+        if not together or not todo or (todo[0].offset() or 0) != owned.offset:
+            alone.append((pair, owned))  # (nothing to do, or out of order: apply_part says)
+            continue
+        try:
+            found = relevant_envelopes(owned.projection, todo, events, decoded)
+        except Exception:  # noqa: BLE001 - not an envelope: apply_part says so, alone
+            alone.append((pair, owned))
+            continue
+        envelopes = [env for _m, env in found]
+        if any(env.stream_id in owned.parked for env in envelopes):
+            outcomes[pair] = (Outcome.PARKED, 0, 0)
+            continue
+        group = in_redis if isinstance(owned.target, RedisTarget) else in_postgres
+        group.append((pair, owned, envelopes, (todo[-1].offset() or 0) + 1))
+    for group in (in_postgres, in_redis):
+        if len(group) < 2:
+            alone += [(pair, owned) for pair, owned, *_ in group]
+            continue
+        applied = _apply_group(group, group is in_redis)
+        if applied is None:
+            alone += [(pair, owned) for pair, owned, *_ in group]
+            continue
+        outcomes.update(applied)
+    for pair, owned in alone:
+        outcomes[pair] = apply_part(pair, owned, batch, events, decoded)
+    return outcomes
+
+
+def _apply_group(
+    group: list[tuple[Pair, Owned, list[EventEnvelope], int]], in_redis: bool
+) -> dict[Pair, tuple[Outcome, int, int]] | None:
+    """A group's parts applied together: the outcome of each, or None if nothing was written
+    (a checkpoint had moved, or something failed: each part goes alone then)."""
+    started = time.perf_counter()
+    parts = [
+        (owned.target, pair[1], pair[2], envelopes, owned.offset, next_offset)
+        for pair, owned, envelopes, next_offset in group
+    ]
+    names = [pair[0] for pair, *_ in group]
+    try:
+        with tracing.events_span(
+            f"apply {', '.join(names)}",
+            [e.trace_context for _p, _o, envelopes, _n in group for e in envelopes],
+            attributes={"projections": names, "events": sum(len(g[2]) for g in group)},
+        ):
+            if in_redis:
+                client = group[0][1].target.client  # type: ignore[attr-defined]
+                errors = redis_store.apply_together(client, parts)  # type: ignore[arg-type]
+            else:
+                errors = [""] * len(group) if postgres.apply_together(parts) else None  # type: ignore[arg-type]
+    except INFRASTRUCTURE_ERRORS:
+        raise
+    except Exception:  # noqa: BLE001 - a handler failed: each part alone finds whose
+        logger.info("%s: applying together failed; one by one", ", ".join(names), exc_info=True)
+        return None
+    if errors is None:
+        return None
+    outcomes: dict[Pair, tuple[Outcome, int, int]] = {}
+    for (pair, owned, envelopes, next_offset), error in zip(group, errors, strict=True):
+        if error:
+            logger.warning(
+                "%s: batch at %s[%s]@%s failed in the follower (%s); handing it to a catch-up task",
+                pair[0],
+                pair[1],
+                pair[2],
+                owned.offset,
+                error,
+            )
+            outcomes[pair] = (Outcome.FAILED, 0, 0)
+            continue
+        log_applied(pair[0], pair[1], pair[2], owned.offset, envelopes, started)
+        outcomes[pair] = (Outcome.APPLIED, next_offset, len(envelopes))
+    return outcomes
 
 
 def apply_part(

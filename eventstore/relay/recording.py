@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 
+from eventstore.pipelining import one_round_trip
 from eventstore.relay.frontier import State
 from eventstore.relay.outbox import Published
 
@@ -114,7 +115,8 @@ class Marker(threading.Thread):
                         if item is None:
                             return
                         delivered, state = item
-                        with conn.transaction():
+                        # (One round trip for the record and the state.)
+                        with one_round_trip(conn):
                             record_batch(conn, delivered)
                             conn.execute(
                                 _STATE_SQL,

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from eventstore.events import EventEnvelope
+from eventstore.pipelining import one_round_trip
 from eventstore.postgres import read_only, server_cursor
 from eventstore.projection import (
     PostgresProjection,
@@ -115,8 +116,6 @@ class PostgresTarget(Target):
     ) -> bool:
         try:
             with self._transaction(), connection.cursor() as cur:
-                if self.asynchronous_commit:
-                    cur.execute("SET LOCAL synchronous_commit TO off")
                 cur.execute(
                     _ADVANCE,
                     [self.checkpoint_name, topic, partition, expected_offset, next_offset],
@@ -144,11 +143,15 @@ class PostgresTarget(Target):
         otherwise), and the move raising aborts the rest."""
         if self._pipelined() and connection.get_autocommit():
             connection.ensure_connection()
-            conn = connection.connection
-            with conn.pipeline(), conn.transaction():
+            with one_round_trip(
+                connection.connection, synchronous_commit=not self.asynchronous_commit
+            ):
                 yield
         else:
             with transaction.atomic():
+                if self.asynchronous_commit:
+                    with connection.cursor() as cur:
+                        cur.execute("SET LOCAL synchronous_commit TO off")
                 yield
 
     def apply_redrive(self, envelope: EventEnvelope, dead_letter_id: int) -> None:
@@ -163,3 +166,48 @@ class PostgresTarget(Target):
             with _handler_cursor(self.projection, cur) as handler_cur, read_only(APPLYING):
                 self.projection.apply(handler_cur, envelope)
             _mark_resolved(cur, dead_letter_id)
+
+
+PostgresPart = tuple[PostgresTarget, str, int, Sequence[EventEnvelope], int, int]
+# (target, topic, partition, envelopes, expected offset, next offset)
+
+
+def can_apply_together(target: Target) -> bool:
+    """Whether `target` can share a transaction with others (`apply_together`): a live
+    pipelined read model."""
+    return isinstance(target, PostgresTarget) and target._pipelined() and not target.schema
+
+
+def apply_together(parts: Sequence[PostgresPart]) -> bool:
+    """Several pipelined read models' batches, each with its checkpoint's move, in one
+    transaction sent in one round trip (where each alone took one, and a commit): all or
+    nothing. False if a checkpoint was not where expected; a handler's failure raises. Either
+    way nothing was written, and the caller can apply the parts one by one to learn which."""
+    if not all(can_apply_together(target) for target, *_ in parts):
+        raise ValueError("only live pipelined read models apply together")
+    if not connection.get_autocommit():
+        raise RuntimeError("apply_together runs outside any transaction")
+    try:
+        connection.ensure_connection()
+        with (
+            one_round_trip(
+                connection.connection,
+                synchronous_commit=not all(target.asynchronous_commit for target, *_ in parts),
+            ),
+            connection.cursor() as cur,
+        ):
+            for target, topic, partition, envelopes, expected, next_offset in parts:
+                cur.execute(
+                    _ADVANCE, [target.checkpoint_name, topic, partition, expected, next_offset]
+                )
+                if envelopes:
+                    with (
+                        _handler_cursor(target.projection, cur) as handler_cur,
+                        read_only(APPLYING),
+                    ):
+                        target.projection.apply_many(handler_cur, envelopes)
+    except Exception as exc:
+        if _sqlstate(exc) == CHECKPOINT_MOVED:
+            return False
+        raise
+    return True

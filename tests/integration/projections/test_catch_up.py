@@ -7,7 +7,9 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
+import psycopg
 import pytest
 
 from projections import registry
@@ -302,7 +304,17 @@ def test_read_models_commit_without_waiting_for_the_disk_and_side_effects_wait(n
     target = target_for(consumer)
     topic = registry.topics_of(consumer)[0]
     offset = target.next_offset(topic, 0)
-    with connection.execute_wrapper(spy):
+    # (A pipelined read model sends its transaction's statements on the psycopg connection.)
+    raw_execute = psycopg.Connection.execute
+
+    def raw_spy(conn: Any, sql: str, *args: Any, **kwargs: Any) -> Any:
+        statements.append(sql)
+        return raw_execute(conn, sql, *args, **kwargs)
+
+    with (
+        connection.execute_wrapper(spy),
+        mock.patch.object(psycopg.Connection, "execute", raw_spy),
+    ):
         assert target.apply(topic, 0, [], expected_offset=offset, next_offset=offset)
     asynchronous = "SET LOCAL synchronous_commit TO off" in statements
     assert asynchronous == (name != MAIL), statements

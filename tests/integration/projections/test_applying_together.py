@@ -1,0 +1,221 @@
+"""The follower's batch, applied by the read models of its partition together: the pipelined
+ones in Postgres in one transaction, those in Redis in one script, each moving its own
+checkpoint only from where it was; and when the group cannot (a checkpoint moved, a handler
+failed), each part alone, so that only the one at fault is handed back."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import connection
+from django_redis import get_redis_connection
+
+from eventstore.events import EventEnvelope
+from eventstore.projection import PostgresProjection, RedisProjection, handles
+from projections import log as kafka_log
+from projections import registry
+from projections.following import Outcome, Owned, Pair, apply_parts
+from projections.status import partitions
+from projections.targets import PostgresTarget, RedisTarget, Target, target_for
+from tests.support.engine import REDIS, kafka_end, relay
+from tests.support.ledger import STREAM_TYPE, Deposited
+from tests.support.pg import pg_store
+from tests.support.projections import POISON_AMOUNT
+from tests.support.store_contract import opened
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TOTALS = "tests.ledger_totals"  # pipelined, in Postgres; a deposit of 666 fails in SQL
+
+
+class Counts(PostgresProjection):
+    """A second pipelined read model of the ledger: events per stream."""
+
+    name = "tests.ledger_counts"
+    topics = ("accounts",)
+    tables = ("test_ledger_count",)
+    pipelined = True
+
+    def setup(self, cur: Any) -> None:
+        cur.execute(
+            "CREATE TABLE IF NOT EXISTS test_ledger_count (stream_id text PRIMARY KEY, "
+            "events integer NOT NULL)"
+        )
+
+    @handles(Deposited)
+    def _counted(self, cur: Any, e: EventEnvelope) -> None:
+        cur.execute(
+            "INSERT INTO test_ledger_count VALUES (%s, 1) ON CONFLICT (stream_id) DO UPDATE "
+            "SET events = test_ledger_count.events + 1",
+            [e.stream_id],
+        )
+
+
+class RedisCounts(RedisProjection):
+    """A second Redis read model of the ledger: deposits per stream."""
+
+    name = "tests.ledger_redis_counts"
+    topics = ("accounts",)
+
+    @handles(Deposited)
+    def _counted(self, pipe: Any, e: EventEnvelope) -> None:
+        pipe.hincrby(self.key("deposits"), e.stream_id, 1)
+
+
+def _batch(amount: Decimal = Decimal(1)) -> tuple[str, int, list[Any], str]:
+    """Two ledgers of one partition, opened with two deposits each, relayed: (topic, partition,
+    their messages, the streams' prefix)."""
+    prefix = f"together-{uuid.uuid4().hex[:8]}"
+    topic = registry.topics_of(registry.consumer(TOTALS))[0]
+    store = pg_store()
+    for s in range(2):
+        stream = f"{prefix}-{s}"
+        store.append(stream, STREAM_TYPE, [opened(), Deposited(amount=amount)], expected_version=0)
+        store.append(stream, STREAM_TYPE, [Deposited(amount=Decimal(1))], expected_version=2)
+    before = {p: kafka_end(topic, p) for p in partitions(topic)}
+    relay()
+    grown = [p for p, end in before.items() if kafka_end(topic, p) > end]
+    partition = grown[0]
+    messages = kafka_log.read(topic, partition, before[partition], 1000)
+    return topic, partition, messages, prefix
+
+
+def _owned(target: Target, topic: str, partition: int, at: int) -> Owned:
+    """`target` with its checkpoint moved to `at` (its owner read it there)."""
+    if isinstance(target, PostgresTarget):
+        target.setup()
+    assert target.apply(
+        topic, partition, [], expected_offset=target.next_offset(topic, partition), next_offset=at
+    )
+    return Owned(target.projection, target, at)
+
+
+def _parts(topic: str, partition: int, at: int) -> list[tuple[Pair, Owned]]:
+    targets: list[Target] = [
+        target_for(registry.consumer(TOTALS)),
+        PostgresTarget(Counts()),
+        target_for(registry.consumer(REDIS)),
+        RedisTarget(RedisCounts()),
+    ]
+    return [
+        ((t.checkpoint_name, topic, partition), _owned(t, topic, partition, at)) for t in targets
+    ]
+
+
+def _totals(prefix: str) -> dict[str, int]:
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT stream_id, events FROM test_ledger_total WHERE stream_id LIKE %s",
+            [f"{prefix}-%"],
+        )
+        return dict(cur.fetchall())
+
+
+def _counts(prefix: str) -> dict[str, int]:
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT stream_id, events FROM test_ledger_count WHERE stream_id LIKE %s",
+            [f"{prefix}-%"],
+        )
+        return dict(cur.fetchall())
+
+
+def _redis_counts(prefix: str) -> dict[str, int]:
+    found = get_redis_connection("default").hgetall(RedisCounts().key("deposits"))
+    return {k.decode(): int(v) for k, v in found.items() if k.decode().startswith(prefix)}
+
+
+def _forbid_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    def alone(*_args: Any, **_kwargs: Any) -> bool:
+        raise AssertionError("a part was applied alone")
+
+    monkeypatch.setattr(PostgresTarget, "apply", alone)
+    monkeypatch.setattr(RedisTarget, "apply", alone)
+
+
+def test_the_read_models_of_a_partition_apply_a_batch_together(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    topic, partition, messages, prefix = _batch()
+    start = messages[0].offset()
+    parts = _parts(topic, partition, start)
+    _forbid_alone(monkeypatch)  # from here on, only the groups may write
+
+    outcomes = apply_parts(parts, messages, registry.event_registry(), {})
+
+    end = messages[-1].offset() + 1
+    assert {pair[0]: o[:2] for pair, o in outcomes.items()} == {
+        pair[0]: (Outcome.APPLIED, end) for pair, _ in parts
+    }
+    mine = [m for m in messages if (m.key() or b"").decode().startswith(prefix)]
+    streams = {m.key().decode() for m in mine}
+    assert _totals(prefix) == dict.fromkeys(streams, 3)
+    assert _counts(prefix) == dict.fromkeys(streams, 2)
+    assert _redis_counts(prefix) == dict.fromkeys(streams, 2)
+    for pair, owned in parts:
+        assert owned.target.next_offset(topic, partition) == end, pair
+
+
+def test_a_moved_checkpoint_sends_each_part_alone_and_only_that_one_is_refused() -> None:
+    topic, partition, messages, prefix = _batch()
+    start = messages[0].offset()
+    parts = _parts(topic, partition, start)
+    end = messages[-1].offset() + 1
+    # Someone else applied the Counts and the RedisCounts parts meanwhile.
+    for _pair, owned in (parts[1], parts[3]):
+        assert owned.target.apply(topic, partition, [], expected_offset=start, next_offset=end)
+
+    outcomes = apply_parts(parts, messages, registry.event_registry(), {})
+
+    assert {pair[0]: o[0] for pair, o in outcomes.items()} == {
+        TOTALS: Outcome.APPLIED,
+        Counts.name: Outcome.MOVED,
+        REDIS: Outcome.APPLIED,
+        RedisCounts.name: Outcome.MOVED,
+    }
+    assert set(_totals(prefix).values()) == {3}  # applied once, not twice
+    assert _counts(prefix) == {} and _redis_counts(prefix) == {}  # nothing from this batch
+
+
+def test_a_failing_handler_sends_each_part_alone_and_only_its_read_model_fails() -> None:
+    topic, partition, messages, prefix = _batch(POISON_AMOUNT)  # Totals divides by zero
+    start = messages[0].offset()
+    parts = _parts(topic, partition, start)
+    end = messages[-1].offset() + 1
+
+    outcomes = apply_parts(parts, messages, registry.event_registry(), {})
+
+    assert {pair[0]: o[0] for pair, o in outcomes.items()} == {
+        TOTALS: Outcome.FAILED,
+        Counts.name: Outcome.APPLIED,
+        REDIS: Outcome.APPLIED,
+        RedisCounts.name: Outcome.APPLIED,
+    }
+    assert _totals(prefix) == {}
+    assert parts[0][1].target.next_offset(topic, partition) == start  # for a task to isolate
+    assert set(_counts(prefix).values()) == {2}
+    assert parts[1][1].target.next_offset(topic, partition) == end
+
+
+def test_a_failing_redis_command_fails_its_read_model_only() -> None:
+    topic, partition, messages, prefix = _batch()
+    start = messages[0].offset()
+    parts = _parts(topic, partition, start)
+    client = get_redis_connection("default")
+    client.set(RedisCounts().key("deposits"), "not a hash")  # HINCRBY: WRONGTYPE
+    try:
+        outcomes = apply_parts(parts, messages, registry.event_registry(), {})
+    finally:
+        client.delete(RedisCounts().key("deposits"))
+
+    assert {pair[0]: o[0] for pair, o in outcomes.items()} == {
+        TOTALS: Outcome.APPLIED,
+        Counts.name: Outcome.APPLIED,
+        REDIS: Outcome.APPLIED,
+        RedisCounts.name: Outcome.FAILED,
+    }
+    streams = {m.key().decode() for m in messages if m.key().decode().startswith(prefix)}
+    assert set(_totals(prefix)) == streams
