@@ -141,13 +141,29 @@ def _wait_for_settling(deadline: float) -> bool:
 
 def on_published(published: Sequence[Any]) -> None:
     """Relay hook: wake every projection reading a partition that just received events (most
-    are held by the follower, whose flags make this enqueue nothing)."""
+    are held by the follower, whose flags make this enqueue nothing), and every reaction that
+    handles one of the events' types.
+
+    A reaction reads the store's log up to one settled position for all topics, so an event
+    published may be what held another one back (a gap before it in the log). A reaction is
+    woken by the publication of its own events, though, and a run that meets such a gap waits
+    for the relay's record to settle past it (`react`, up to RECORD_WAIT), then looks again
+    after LOOK_AGAIN. Waking every reaction at every publication cost each of them a task, a
+    read of the log and a checkpoint's move for events it does not handle."""
     partitions: dict[str, set[int]] = defaultdict(set)
+    types: dict[str, set[str | None]] = defaultdict(set)
     for p in published:
         partitions[p.topic].add(p.partition)
-    # Every reaction: what was just published may be what held any of them back (they read
-    # every topic up to one settled position).
-    deciding = set(registry.reactions())
+        types[p.topic].add(p.event_type)
+    deciding = {
+        name
+        for name, reaction in registry.reactions().items()
+        if any(
+            event_type is None or reaction.handles_type(event_type)
+            for topic in reactions.topics_of(reaction)
+            for event_type in types.get(topic, ())
+        )
+    }
     wake_many(
         [
             (projection.name, topic, partition)

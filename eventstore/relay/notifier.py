@@ -14,21 +14,21 @@ log = logging.getLogger("eventstore.relay")
 class Notifier(threading.Thread):
     """Calls the on_published hook on a thread of its own, so a slow hook (it enqueues
     wake-ups on the broker) never holds up publishing. Calls coalesce: each gets, per
-    partition, the last event Kafka acknowledged since the previous call, however many batches
-    that was."""
+    partition and event type, the last event Kafka acknowledged since the previous call,
+    however many batches that was."""
 
     def __init__(self, hook: Callable[[Sequence[Published]], None]):
         super().__init__(name="relay-notifier", daemon=True)
         self.hook = hook
         self.cond = threading.Condition()
-        self.latest: dict[tuple[str, int], Published] = {}
+        self.latest: dict[tuple[str, int, str | None], Published] = {}
         self.closed = False
         self.busy = False
 
     def submit(self, delivered: Sequence[Published]) -> None:
         with self.cond:
             for p in delivered:
-                self.latest[(p.topic, p.partition)] = p
+                self.latest[(p.topic, p.partition, p.event_type)] = p
             self.cond.notify_all()
 
     def flush(self, timeout: float = 30.0) -> None:

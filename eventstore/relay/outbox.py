@@ -68,6 +68,7 @@ class Published(NamedTuple):  # (a frozen dataclass cost 1 µs more an event to 
     topic: str
     partition: int
     offset: int
+    event_type: str | None = None  # (None: not known, as after a recovery)
 
 
 DeliveryCallback = Callable[[KafkaError | None, Any], None]
@@ -75,7 +76,8 @@ DeliveryCallback = Callable[[KafkaError | None, Any], None]
 
 def produce(producer: Producer, rows: Sequence[Any], on_delivery: Callable[..., None]) -> None:
     """Hand each row to the producer (key = stream id, the metadata in headers), waiting for
-    room in its queue when it is full; `on_delivery(err, msg, outbox_id=...)` gets each report."""
+    room in its queue when it is full; `on_delivery(err, msg, outbox_id=..., event_type=...)`
+    gets each report."""
     for row in rows:
         (
             oid,
@@ -119,7 +121,9 @@ def produce(producer: Producer, rows: Sequence[Any], on_delivery: Callable[..., 
                         key=stream_id,
                         value=message_value(row),
                         headers=headers,
-                        on_delivery=functools.partial(on_delivery, outbox_id=oid),
+                        on_delivery=functools.partial(
+                            on_delivery, outbox_id=oid, event_type=event_type
+                        ),
                     )
                 break
             except BufferError:

@@ -86,11 +86,15 @@ class _Batch:
         self.traces = _first_distinct(row[14][3:35] for row in rows if row[14])  # 00-<id>-...
         self.committed = {row[0]: row[12] for row in rows}  # outbox id -> commit time
 
-    def on_delivery(self, err: KafkaError | None, msg: Any, *, outbox_id: int) -> None:
+    def on_delivery(
+        self, err: KafkaError | None, msg: Any, *, outbox_id: int, event_type: str
+    ) -> None:
         if err is not None:
             self.failed.append(err)
         else:
-            self.delivered.append(Published(outbox_id, msg.topic(), msg.partition(), msg.offset()))
+            self.delivered.append(
+                Published(outbox_id, msg.topic(), msg.partition(), msg.offset(), event_type)
+            )
 
     @property
     def done(self) -> bool:
