@@ -157,8 +157,11 @@ class Notifier(Reaction):
         p: PriceChanged = e.payload
         if not p.dropped:
             return
+        watchers = facts.keys("watchers", p.product_id)
+        if not watchers:
+            return  # (the name is not looked up for nobody)
         name = facts.get("product_name", p.product_id) or "A product you watch"
-        for account_id in facts.keys("watchers", p.product_id):
+        for account_id in watchers:
             _notify(
                 facts,
                 e,
