@@ -214,3 +214,67 @@ def worker_holds_the_reaction() -> bool:
         locks.unlock(*pair)
         return False
     return True
+
+
+def test_a_reaction_held_back_by_an_event_no_reaction_handles_decides_once_it_commits(
+    own_topics: str, tmp_path: Path
+) -> None:
+    """A stock delivery (an event no reaction handles) takes its log position and its
+    transaction stays open for 3 s, longer than a react task waits for the log to settle;
+    meanwhile a price drop of a watched product commits after it. The relay wakes the notifier
+    for the drop, which stops below the open delivery. The delivery's own publication wakes no
+    reaction (the relay wakes only those that handle a published type): the notifier's look
+    again still tells the watcher, once."""
+    import threading
+
+    from django.db import connections, transaction
+
+    processes = [
+        start_relay(tmp_path / "relay.log"),
+        start_worker(
+            tmp_path / "worker.log",
+            "-c",
+            "2",
+            queues="default,projections,side_effects,notifications,orders",
+        ),
+    ]
+    appended, release = threading.Event(), threading.Event()
+
+    def slow_delivery(product: str) -> None:
+        try:
+            with transaction.atomic():
+                dispatch(products.ReceiveStock(product_id=product, quantity=5))
+                appended.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    try:
+        who = watchers(1)[0].account_id
+        product, other = a_product(stock=0, publish=False), a_product(stock=0, publish=False)
+        dispatch(users.WatchProduct(profile_id=who, product_id=product))
+        wait_for_the_notifier_past(highest_log_position(), timeout=60)
+        thread = threading.Thread(target=slow_delivery, args=(other,))
+        thread.start()
+        try:
+            assert appended.wait(30)
+            drop = dispatch(
+                products.ChangePrice(product_id=product, price=Decimal("1.00"), currency="EUR")
+            )
+            told = Pair(who, product, str(ConsistencyToken.decode(drop.token).event_id), True)
+            time.sleep(3)
+            assert told.notification not in price_drop_notifications()  # held back
+        finally:
+            release.set()
+            thread.join(30)
+        wait_for(
+            "the watcher to be told",
+            lambda: told.notification in price_drop_notifications(),
+            timeout=15,
+        )
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.wait(timeout=60)
+    assert price_drop_notifications()[told.notification] == 1
