@@ -25,6 +25,9 @@ def one_round_trip(
     connection outside `atomic`). Any failure, in a statement (raised when the pipeline syncs)
     or in the block, rolls everything back and raises; the connection is left as it was.
     `synchronous_commit=False`: the commit does not wait for its WAL to reach the disk."""
+    if conn.closed or conn.broken:
+        # A server's failure, as the first statement would have raised it.
+        raise psycopg.OperationalError("the connection is closed or broken")
     if not conn.autocommit or conn.info.transaction_status != pq.TransactionStatus.IDLE:
         raise RuntimeError("one_round_trip needs an autocommit connection with no transaction")
     try:

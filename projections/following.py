@@ -82,6 +82,7 @@ def apply_parts(
         group = in_redis if isinstance(owned.target, RedisTarget) else in_postgres
         group.append((pair, owned, envelopes, (todo[-1].offset() or 0) + 1))
     for group in (in_postgres, in_redis):
+        group.sort(key=lambda part: part[0])  # checkpoint rows locked in one order, always
         if len(group) < 2:
             alone += [(pair, owned) for pair, owned, *_ in group]
             continue

@@ -74,3 +74,10 @@ def test_it_refuses_a_connection_inside_a_transaction(conn: psycopg.Connection[A
     with one_round_trip(conn):
         conn.execute("INSERT INTO t VALUES (%s)", [name])
     assert keys(conn) == [name]
+
+
+def test_a_closed_connection_fails_as_the_server_would() -> None:
+    conn = psycopg.connect(postgres_dsn(), autocommit=True)
+    conn.close()
+    with pytest.raises(psycopg.OperationalError), one_round_trip(conn):
+        pass
