@@ -15,6 +15,7 @@ import enum
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import Message
 
@@ -56,8 +57,8 @@ def apply_parts(
     events: EventRegistry,
     decoded: dict[int, EventEnvelope],
 ) -> dict[Pair, tuple[Outcome, int, int]]:
-    """Each of `parts` (owners of one partition) applies its part of `batch`: the outcome of
-    each, as `apply_part` gives it, the parts that can applying together."""
+    """Each of `parts` (owners of one partition) applies its part of `batch`, together with the
+    others where it can: the outcome of each, as `apply_part` gives it."""
     outcomes: dict[Pair, tuple[Outcome, int, int]] = {}
     in_postgres: list[tuple[Pair, Owned, list[EventEnvelope], int]] = []
     in_redis: list[tuple[Pair, Owned, list[EventEnvelope], int]] = []
@@ -83,10 +84,7 @@ def apply_parts(
         group.append((pair, owned, envelopes, (todo[-1].offset() or 0) + 1))
     for group in (in_postgres, in_redis):
         group.sort(key=lambda part: part[0])  # checkpoint rows locked in one order, always
-        if len(group) < 2:
-            alone += [(pair, owned) for pair, owned, *_ in group]
-            continue
-        applied = _apply_group(group, group is in_redis)
+        applied = _apply_group(group, group is in_redis) if len(group) > 1 else None
         if applied is None:
             alone += [(pair, owned) for pair, owned, *_ in group]
             continue
@@ -102,7 +100,7 @@ def _apply_group(
     """A group's parts applied together: the outcome of each, or None if nothing was written
     (a checkpoint had moved, or something failed: each part goes alone then)."""
     started = time.perf_counter()
-    parts = [
+    parts: list[Any] = [  # (postgres.PostgresPart or redis_store.RedisPart: the group's kind)
         (owned.target, pair[1], pair[2], envelopes, owned.offset, next_offset)
         for pair, owned, envelopes, next_offset in group
     ]
@@ -114,10 +112,9 @@ def _apply_group(
             attributes={"projections": names, "events": sum(len(g[2]) for g in group)},
         ):
             if in_redis:
-                client = group[0][1].target.client  # type: ignore[attr-defined]
-                errors = redis_store.apply_together(client, parts)  # type: ignore[arg-type]
+                errors = redis_store.apply_together(parts[0][0].client, parts)
             else:
-                errors = [""] * len(group) if postgres.apply_together(parts) else None  # type: ignore[arg-type]
+                errors = [""] * len(group) if postgres.apply_together(parts) else None
     except INFRASTRUCTURE_ERRORS:
         raise
     except Exception:  # noqa: BLE001 - a handler failed: each part alone finds whose

@@ -9,6 +9,7 @@ once, and nobody whose watch committed after is.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import signal
 import time
@@ -29,7 +30,13 @@ from projections import reactions, registry
 from projections.tasks import react
 from tests.integration.projections.conftest import _purge_queues, _switches_off
 from tests.support.accounts import Person, person
-from tests.support.engine import own_log, relay, start_follower, start_worker
+from tests.support.engine import (
+    own_log,
+    relay,
+    start_follower,
+    start_worker,
+    stop_processes,
+)
 from tests.support.pg import start_relay, wait_for
 from tests.support.shop import a_product
 
@@ -59,6 +66,26 @@ class Pair:
     @property
     def notification(self) -> str:
         return notification_id_for(self.drop_event, self.watcher, "price_drop")
+
+
+@contextlib.contextmanager
+def engine_running(tmp_path: Path, *, follower: bool = False) -> Iterator[None]:
+    """The relay and a worker on every queue (and a follower), stopped when the block ends."""
+    processes = [
+        start_relay(tmp_path / "relay.log"),
+        start_worker(
+            tmp_path / "worker.log",
+            "-c",
+            "2",
+            queues="default,projections,side_effects,notifications,orders",
+        ),
+    ]
+    if follower:
+        processes.append(start_follower(tmp_path / "follower.log"))
+    try:
+        yield
+    finally:
+        stop_processes(*processes, timeout=60)
 
 
 def watchers(n: int) -> list[Person]:
@@ -133,26 +160,10 @@ def assert_told_exactly_the_earlier_watchers(pairs: list[Pair]) -> None:
 def test_a_watch_and_a_price_drop_a_moment_apart_in_both_orders(
     own_topics: str, tmp_path: Path, follower: bool
 ) -> None:
-    processes = [
-        start_relay(tmp_path / "relay.log"),
-        start_worker(
-            tmp_path / "worker.log",
-            "-c",
-            "2",
-            queues="default,projections,side_effects,notifications,orders",
-        ),
-    ]
-    if follower:
-        processes.append(start_follower(tmp_path / "follower.log"))
-    try:
+    with engine_running(tmp_path, follower=follower):
         people = watchers(WATCHERS)
         pairs = race(people, ITERATIONS)
         wait_for_the_notifier_past(highest_log_position(), timeout=240)
-    finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            process.wait(timeout=60)
     assert_told_exactly_the_earlier_watchers(pairs)
     assert reactions.status([registry.reaction(NOTIFIER)])[0].dead_letters == 0
 
@@ -229,15 +240,6 @@ def test_a_reaction_held_back_by_an_event_no_reaction_handles_decides_once_it_co
 
     from django.db import connections, transaction
 
-    processes = [
-        start_relay(tmp_path / "relay.log"),
-        start_worker(
-            tmp_path / "worker.log",
-            "-c",
-            "2",
-            queues="default,projections,side_effects,notifications,orders",
-        ),
-    ]
     appended, release = threading.Event(), threading.Event()
 
     def slow_delivery(product: str) -> None:
@@ -249,7 +251,7 @@ def test_a_reaction_held_back_by_an_event_no_reaction_handles_decides_once_it_co
         finally:
             connections.close_all()
 
-    try:
+    with engine_running(tmp_path):
         who = watchers(1)[0].account_id
         product, other = a_product(stock=0, publish=False), a_product(stock=0, publish=False)
         dispatch(users.WatchProduct(profile_id=who, product_id=product))
@@ -272,9 +274,4 @@ def test_a_reaction_held_back_by_an_event_no_reaction_handles_decides_once_it_co
             lambda: told.notification in price_drop_notifications(),
             timeout=15,
         )
-    finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            process.wait(timeout=60)
     assert price_drop_notifications()[told.notification] == 1

@@ -105,22 +105,21 @@ def _parts(topic: str, partition: int, at: int) -> list[tuple[Pair, Owned]]:
     ]
 
 
-def _totals(prefix: str) -> dict[str, int]:
+def _events(table: str, prefix: str) -> dict[str, int]:
+    """Events per stream of the test's streams, as a Postgres read model's `table` counted them."""
     with connection.cursor() as cur:
         cur.execute(
-            "SELECT stream_id, events FROM test_ledger_total WHERE stream_id LIKE %s",
-            [f"{prefix}-%"],
+            f"SELECT stream_id, events FROM {table} WHERE stream_id LIKE %s", [f"{prefix}-%"]
         )
         return dict(cur.fetchall())
+
+
+def _totals(prefix: str) -> dict[str, int]:
+    return _events("test_ledger_total", prefix)
 
 
 def _counts(prefix: str) -> dict[str, int]:
-    with connection.cursor() as cur:
-        cur.execute(
-            "SELECT stream_id, events FROM test_ledger_count WHERE stream_id LIKE %s",
-            [f"{prefix}-%"],
-        )
-        return dict(cur.fetchall())
+    return _events("test_ledger_count", prefix)
 
 
 def _redis_counts(prefix: str) -> dict[str, int]:
