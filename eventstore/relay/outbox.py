@@ -77,7 +77,9 @@ DeliveryCallback = Callable[[KafkaError | None, Any], None]
 def produce(producer: Producer, rows: Sequence[Any], on_delivery: Callable[..., None]) -> None:
     """Hand each row to the producer (key = stream id, the metadata in headers), waiting for
     room in its queue when it is full; `on_delivery(err, msg, outbox_id=..., event_type=...)`
-    gets each report."""
+    gets each report. With tracing off, no span is even named: that cost a tenth of the relay's
+    time per event."""
+    traced = tracing.enabled()
     for row in rows:
         (
             oid,
@@ -109,23 +111,31 @@ def produce(producer: Producer, rows: Sequence[Any], on_delivery: Callable[..., 
         ]
         if traceparent:
             headers.append(("traceparent", traceparent))  # W3C: the span that appended it
-        while True:
-            try:
-                with tracing.events_span(
-                    f"publish {topic}",
-                    [traceparent],
-                    attributes={"messaging.destination.name": topic, "event.type": event_type},
-                ):
-                    producer.produce(
-                        topic,
-                        key=stream_id,
-                        value=message_value(row),
-                        headers=headers,
-                        on_delivery=functools.partial(
-                            on_delivery, outbox_id=oid, event_type=event_type
-                        ),
-                    )
-                break
-            except BufferError:
-                producer.poll(0.05)
+        value = message_value(row)
+        report = functools.partial(on_delivery, outbox_id=oid, event_type=event_type)
+        if traced:
+            with tracing.events_span(
+                f"publish {topic}",
+                [traceparent],
+                attributes={"messaging.destination.name": topic, "event.type": event_type},
+            ):
+                _produce_one(producer, topic, stream_id, value, headers, report)
+        else:
+            _produce_one(producer, topic, stream_id, value, headers, report)
     producer.poll(0)
+
+
+def _produce_one(
+    producer: Producer,
+    topic: str,
+    key: str,
+    value: bytes,
+    headers: list[tuple[str, str | bytes | None]],
+    report: Callable[..., None],
+) -> None:
+    while True:
+        try:
+            producer.produce(topic, key=key, value=value, headers=headers, on_delivery=report)
+            return
+        except BufferError:
+            producer.poll(0.05)

@@ -359,6 +359,51 @@ def test_a_running_relay_publishes_a_gap_when_its_transaction_commits() -> None:
     assert_topic_holds_exactly(prefix)
 
 
+def test_at_a_steady_pace_the_relay_selects_once_per_commit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One commit at a time, each published before the next: a batch shorter than the batch
+    size took all that was visible, so the relay waits for the next commit's NOTIFY instead of
+    selecting again at once (a select finding nothing was half its queries at such a pace)."""
+    import threading
+    from functools import partial
+
+    from eventstore.relay.frontier import Frontier
+
+    selects: list[int] = []
+    select = Frontier.select
+
+    def counted(self: Frontier, *args: Any, **kwargs: Any) -> list[Any]:
+        rows = select(self, *args, **kwargs)
+        selects.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(Frontier, "select", counted)
+    prefix = f"pace-{uuid.uuid4().hex[:8]}"
+    stop = threading.Event()
+    relay = Relay(relay_config(batch_size=50, idle_wait=30), stop=stop)
+    thread = threading.Thread(target=relay.run)
+    thread.start()
+    try:
+        wait_for("the relay to start", lambda: bool(selects), 30)
+        store = pg_store()
+        for i in range(10):
+            events = [opened()] if i == 0 else [Deposited(amount=Decimal(i))]
+            store.append(f"{prefix}-s", STREAM_TYPE, events, expected_version=i)
+            wait_for("the event", partial(lambda n: relay.published_total >= n, i + 1), 30)
+    finally:
+        stop.set()
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_notify('es_outbox', '')")  # end its wait now
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert relay.published_total == 10
+    # The first select (at start) and one per commit; the last NOTIFY may find nothing.
+    assert len(selects) <= 12, selects
+    assert sum(selects) == 10, selects
+    assert_topic_holds_exactly(prefix)
+
+
 def test_a_gap_whose_transaction_rolls_back_is_dropped() -> None:
     prefix = f"rollback-{uuid.uuid4().hex[:8]}"
     late = open_append(f"{prefix}-slow")
