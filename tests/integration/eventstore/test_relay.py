@@ -512,3 +512,59 @@ def test_concurrent_writers_on_shared_streams_keep_per_stream_order_through_the_
             "WHERE lo < before"
         )
         assert cur.fetchone()[0] > 0, "no gap was ever filled: the race did not race"
+
+
+def test_a_batch_is_recorded_in_one_statement_with_its_state() -> None:
+    """Two topics, a partition twice (its highest offset kept), and the frontier with a gap:
+    one statement (one transaction, one round trip) on the marker's connection."""
+    import psycopg
+
+    from eventstore.relay.frontier import State
+    from eventstore.relay.outbox import Published
+
+    delivered = [
+        Published(11, "t.a", 0, 7),
+        Published(12, "t.b", 2, 3),
+        Published(13, "t.a", 0, 8),
+        Published(15, "t.a", 1, 4),
+    ]
+    sql, params = recording.record_statement(delivered, State(15, ((14, 14),)))
+    statements: list[str] = []
+    with psycopg.connect(postgres_dsn(), autocommit=True) as conn:
+        execute = conn.execute
+
+        def counted(query: Any, *args: Any, **kwargs: Any) -> Any:
+            statements.append(str(query))
+            return execute(query, *args, **kwargs)
+
+        conn.execute = counted  # type: ignore[method-assign]
+        conn.execute(sql, params)
+        assert len(statements) == 1
+        batches = conn.execute(
+            "SELECT topic, lo, hi, outbox_ids, partitions, offsets FROM es_relay_batch "
+            "ORDER BY topic"
+        ).fetchall()
+        marks = conn.execute(
+            "SELECT topic, kafka_partition, kafka_offset FROM es_relay_mark ORDER BY 1, 2"
+        ).fetchall()
+        state = conn.execute("SELECT frontier, gap_lo, gap_hi FROM es_relay_state").fetchall()
+        # Each event resolves to where it landed (what a consistency token reads).
+        positions = conn.execute(
+            "SELECT p.kafka_partition, p.kafka_offset FROM unnest(ARRAY[11, 12, 13, 15]) i "
+            "CROSS JOIN LATERAL es_outbox_position(i) p ORDER BY i"
+        ).fetchall()
+    assert batches == [
+        ("t.a", 11, 15, [11, 13, 15], [0, 0, 1], [7, 8, 4]),
+        ("t.b", 12, 12, [12], [2], [3]),
+    ]
+    assert marks == [("t.a", 0, 8), ("t.a", 1, 4), ("t.b", 2, 3)]
+    assert state == [(15, [14], [14])]
+    assert positions == [(0, 7), (2, 3), (0, 8), (1, 4)]
+    # A record alone (the recovery's) leaves the state as it was.
+    sql, params = recording.record_statement([Published(16, "t.a", 0, 6)])
+    with psycopg.connect(postgres_dsn(), autocommit=True) as conn:
+        conn.execute(sql, params)
+        assert conn.execute(
+            "SELECT kafka_offset FROM es_relay_mark WHERE topic = 't.a' AND kafka_partition = 0"
+        ).fetchone() == (8,)
+        assert conn.execute("SELECT frontier FROM es_relay_state").fetchall() == [(15,)]
