@@ -65,6 +65,9 @@ _SETTLED_SQL = (
     "SELECT least((SELECT min(g) FROM unnest(gap_lo) g), frontier + 1) "  # least skips NULL
     "FROM es_relay_state WHERE id = 1"
 )
+_LOG_ENDS_SQL = (
+    f"SELECT coalesce(({_SETTLED_SQL}), 0), coalesce((SELECT max(id) FROM es_outbox), -1) + 1"
+)
 _LOG_SQL = (
     f"SELECT o.id, e.position, {', '.join('e.' + c for c in _EVENT_COLUMNS.split(', '))}::text "
     "FROM es_outbox o JOIN es_event e ON e.position = o.event_position "
@@ -218,6 +221,14 @@ class PostgresEventStore:
             cur.execute(_SETTLED_SQL)
             row = cur.fetchone()
         return int(row[0]) if row else 0
+
+    def log_ends(self) -> tuple[int, int]:
+        """The settled position and the end of the log (one past the highest position taken,
+        committed or not), in one query: positions in between wait for the relay's record."""
+        with connection.cursor() as cur:
+            cur.execute(_LOG_ENDS_SQL)
+            settled, end = cur.fetchone()
+        return int(settled), int(end)
 
     def read_log(
         self,

@@ -15,7 +15,6 @@ from typing import Any
 from celery import shared_task
 from confluent_kafka import KafkaException
 from django.conf import settings
-from django.db import connection
 
 from eventstore.queues import Queue
 from projections import locks, reactions, registry
@@ -119,18 +118,15 @@ def react(name: str) -> dict[str, Any]:
 
 def _unsettled() -> bool:
     """Whether outbox rows wait past the settled position."""
-    settled = reactions.store().settled_position()
-    with connection.cursor() as cur:
-        cur.execute("SELECT max(id) FROM es_outbox")
-        highest = cur.fetchone()[0]
-    return highest is not None and highest >= settled
+    settled, end = reactions.store().log_ends()
+    return end > settled
 
 
 def _wait_for_settling(deadline: float) -> bool:
     """Whether the settled position moved before `deadline` while outbox rows wait past it."""
     source = reactions.store()
-    settled = source.settled_position()
-    if not _unsettled():
+    settled, end = source.log_ends()  # (one query: this runs after every reaction's batch)
+    if end <= settled:
         return False
     while time.monotonic() < deadline:
         time.sleep(RECORD_POLL)

@@ -568,3 +568,18 @@ def test_a_batch_is_recorded_in_one_statement_with_its_state() -> None:
             "SELECT kafka_offset FROM es_relay_mark WHERE topic = 't.a' AND kafka_partition = 0"
         ).fetchone() == (8,)
         assert conn.execute("SELECT frontier FROM es_relay_state").fetchall() == [(15,)]
+
+
+def test_the_log_ends_are_the_settled_position_and_one_past_the_highest_position() -> None:
+    """What a reaction looks at after each batch (one query): while the relay has not recorded
+    an appended event, the log's end lies past the settled position; once it has, they meet."""
+    store = pg_store()
+    store.append(f"ends-{uuid.uuid4().hex[:8]}", STREAM_TYPE, [opened()], expected_version=0)
+    with connection.cursor() as cur:
+        cur.execute("SELECT max(id) FROM es_outbox")
+        highest = cur.fetchone()[0]
+    settled, end = store.log_ends()
+    assert end == highest + 1
+    assert settled <= highest and settled == store.settled_position()
+    Relay(relay_config(batch_size=100)).run(once=True)
+    assert store.log_ends() == (highest + 1, highest + 1)
