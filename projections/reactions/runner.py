@@ -100,8 +100,8 @@ def run(
     topics, types = checkpoints.topics_of(reaction), sorted(reaction.event_types)
     result = Run()
     started = time.monotonic()
+    at = checkpoints.checkpoint(reaction.name)
     while True:
-        at = checkpoints.checkpoint(reaction.name)
         settled = source.settled_position()
         if at.next_position >= settled:
             result.reached_end = True
@@ -112,7 +112,10 @@ def run(
         next_position = events[-1][0] + 1 if len(events) == batch_size else settled
         if not _apply_batch(reaction, events, at, next_position, result):
             result.conflicts += 1
+            at = checkpoints.checkpoint(reaction.name)  # moved by someone else: from there
             continue
+        # The batch moved the checkpoint there, past its fence: no need to read it again.
+        at = checkpoints.Checkpoint(next_position, at.decide_from)
         if max_seconds is not None and time.monotonic() - started > max_seconds:
             return result
 
