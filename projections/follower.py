@@ -37,7 +37,6 @@ from confluent_kafka import OFFSET_END, Consumer, KafkaException, Message, Topic
 from django.conf import settings
 from django_redis import get_redis_connection
 
-from eventstore.events import EventEnvelope
 from eventstore.kafka_admin import admin_client, log_ends
 from projections import locks, registry, wakeups
 from projections import log as kafka_log
@@ -197,6 +196,7 @@ class Follower:
         by_partition: dict[tuple[str, int], list[Message]] = {}
         for msg in messages:
             by_partition.setdefault((msg.topic() or "", msg.partition() or 0), []).append(msg)
+        batches: dict[tuple[str, int], list[Message]] = {}
         for tp, batch in by_partition.items():
             expected = self.position.get(tp)
             if expected is None:
@@ -209,9 +209,10 @@ class Follower:
                 self._reassign = True
                 continue
             self.position[tp] = offsets[-1] + 1
-            decoded: dict[int, EventEnvelope] = {}
-            parts = [(pair, owned) for pair, owned in self.owned.items() if pair[1:] == tp]
-            for pair, outcome in apply_parts(parts, batch, self._events, decoded).items():
+            batches[tp] = batch
+        parts = [(pair, owned) for pair, owned in self.owned.items() if pair[1:] in batches]
+        if parts:
+            for pair, outcome in apply_parts(parts, batches, self._events).items():
                 self._settle(pair, outcome)
         if self._reassign:
             self._reposition()

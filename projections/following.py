@@ -1,19 +1,21 @@
-"""What the follower does with a batch the broker handed it: each owner of the partition applies
-its part, through the same conditional apply as a catch-up task, and says how it went.
+"""What the follower does with what a poll of the broker handed it: each owner of a partition
+applies its part, through the same conditional apply as a catch-up task, and says how it went.
 
-The read models of one partition apply their parts together where they can: the live pipelined
-ones in Postgres in one transaction, those in Redis in one script, each part still moving its own
-checkpoint only from where its owner read it. A batch of a few events (what a follower gets at
-a few hundred commands a second) cost each read model a round trip and a commit of its own
-whether or not it had anything to write; together it is one of each per store. If the group
-fails (a checkpoint moved, a handler raised), nothing of it was written and each part is
-applied alone, which finds out whose it was."""
+The read models apply their parts together where they can, across the partitions of the poll:
+the live pipelined ones in Postgres in one transaction, those in Redis in one script, each part
+still moving its own checkpoint only from where its owner read it. A batch of a few events
+(what a follower gets at a few hundred commands a second, spread over the topic's partitions)
+cost each read model of each partition a round trip and a commit of its own whether or not it
+had anything to write; together it is one of each per store. If the group fails (a checkpoint
+moved, a handler raised), nothing of it was written and each part is applied alone, which finds
+out whose it was."""
 
 from __future__ import annotations
 
 import enum
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +32,7 @@ from projections.targets import redis_target as redis_store
 logger = logging.getLogger("projections")
 
 Pair = tuple[str, str, int]  # (projection, topic, partition)
+TP = tuple[str, int]  # (topic, partition)
 
 
 class Outcome(enum.StrEnum):
@@ -53,26 +56,29 @@ class Owned:
 
 def apply_parts(
     parts: list[tuple[Pair, Owned]],
-    batch: list[Message],
+    batches: Mapping[TP, list[Message]],
     events: EventRegistry,
-    decoded: dict[int, EventEnvelope],
 ) -> dict[Pair, tuple[Outcome, int, int]]:
-    """Each of `parts` (owners of one partition) applies its part of `batch`, together with the
-    others where it can: the outcome of each, as `apply_part` gives it."""
+    """Each of `parts` applies its part of its partition's batch (`batches`: what one poll
+    brought, by partition), together with the others where it can: the outcome of each, as
+    `apply_part` gives it."""
     outcomes: dict[Pair, tuple[Outcome, int, int]] = {}
     in_postgres: list[tuple[Pair, Owned, list[EventEnvelope], int]] = []
     in_redis: list[tuple[Pair, Owned, list[EventEnvelope], int]] = []
     alone: list[tuple[Pair, Owned]] = []
+    decoded: dict[TP, dict[int, EventEnvelope]] = {}  # each message decoded once
     for pair, owned in parts:
         together = postgres.can_apply_together(owned.target) or isinstance(
             owned.target, RedisTarget
         )
-        todo = [m for m in batch if (m.offset() or 0) >= owned.offset]
+        todo = [m for m in batches[pair[1:]] if (m.offset() or 0) >= owned.offset]
         if not together or not todo or (todo[0].offset() or 0) != owned.offset:
             alone.append((pair, owned))  # (nothing to do, or out of order: apply_part says)
             continue
         try:
-            found = relevant_envelopes(owned.projection, todo, events, decoded)
+            found = relevant_envelopes(
+                owned.projection, todo, events, decoded.setdefault(pair[1:], {})
+            )
         except Exception:  # noqa: BLE001 - not an envelope: apply_part says so, alone
             alone.append((pair, owned))
             continue
@@ -90,7 +96,9 @@ def apply_parts(
             continue
         outcomes.update(applied)
     for pair, owned in alone:
-        outcomes[pair] = apply_part(pair, owned, batch, events, decoded)
+        outcomes[pair] = apply_part(
+            pair, owned, batches[pair[1:]], events, decoded.setdefault(pair[1:], {})
+        )
     return outcomes
 
 
@@ -104,7 +112,7 @@ def _apply_group(
         (owned.target, pair[1], pair[2], envelopes, owned.offset, next_offset)
         for pair, owned, envelopes, next_offset in group
     ]
-    names = [pair[0] for pair, *_ in group]
+    names = list(dict.fromkeys(pair[0] for pair, *_ in group))  # (one per read model)
     try:
         with tracing.events_span(
             f"apply {', '.join(names)}",

@@ -83,6 +83,29 @@ def _batch(amount: Decimal = Decimal(1)) -> tuple[str, int, list[Any], str]:
     return topic, partition, messages, prefix
 
 
+def _batches(streams: int) -> tuple[str, dict[tuple[str, int], list[Any]], str]:
+    """`streams` ledgers, opened with two deposits each, relayed: (topic, the messages of every
+    partition they landed in, the streams' prefix)."""
+    prefix = f"together-{uuid.uuid4().hex[:8]}"
+    topic = registry.topics_of(registry.consumer(TOTALS))[0]
+    store = pg_store()
+    for s in range(streams):
+        stream = f"{prefix}-{s}"
+        events = [opened(), Deposited(amount=Decimal(1)), Deposited(amount=Decimal(1))]
+        store.append(stream, STREAM_TYPE, events, expected_version=0)
+    before = {p: kafka_end(topic, p) for p in partitions(topic)}
+    relay()
+    return (
+        topic,
+        {
+            (topic, p): kafka_log.read(topic, p, start, 1000)
+            for p, start in before.items()
+            if kafka_end(topic, p) > start
+        },
+        prefix,
+    )
+
+
 def _owned(target: Target, topic: str, partition: int, at: int) -> Owned:
     """`target` with its checkpoint moved to `at` (its owner read it there)."""
     if isinstance(target, PostgresTarget):
@@ -143,7 +166,7 @@ def test_the_read_models_of_a_partition_apply_a_batch_together(
     parts = _parts(topic, partition, start)
     _forbid_alone(monkeypatch)  # from here on, only the groups may write
 
-    outcomes = apply_parts(parts, messages, registry.event_registry(), {})
+    outcomes = apply_parts(parts, {(topic, partition): messages}, registry.event_registry())
 
     end = messages[-1].offset() + 1
     assert {pair[0]: o[:2] for pair, o in outcomes.items()} == {
@@ -158,6 +181,44 @@ def test_the_read_models_of_a_partition_apply_a_batch_together(
         assert owned.target.next_offset(topic, partition) == end, pair
 
 
+def test_the_read_models_apply_every_partition_of_a_poll_together(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What one poll brought from several partitions: one Postgres transaction and one Redis
+    script for all of it, each part moving its own partition's checkpoint."""
+    from projections.targets import postgres_target, redis_target
+
+    topic, batches, prefix = _batches(streams=8)
+    assert len(batches) >= 2, "the streams all landed in one partition"
+    parts = [
+        part
+        for (_topic, partition), messages in batches.items()
+        for part in _parts(topic, partition, messages[0].offset())
+    ]
+    _forbid_alone(monkeypatch)
+    calls: list[str] = []
+    for module, kind in ((postgres_target, "postgres"), (redis_target, "redis")):
+        together = module.apply_together
+
+        def counted(*args: Any, _together: Any = together, _kind: str = kind) -> Any:
+            calls.append(_kind)
+            return _together(*args)
+
+        monkeypatch.setattr(module, "apply_together", counted)
+
+    outcomes = apply_parts(parts, batches, registry.event_registry())
+
+    assert sorted(calls) == ["postgres", "redis"]
+    for pair, owned in parts:
+        end = batches[pair[1:]][-1].offset() + 1
+        assert outcomes[pair][:2] == (Outcome.APPLIED, end), pair
+        assert owned.target.next_offset(topic, pair[2]) == end, pair
+    streams = {f"{prefix}-{s}" for s in range(8)}
+    assert _totals(prefix) == dict.fromkeys(streams, 3)
+    assert _counts(prefix) == dict.fromkeys(streams, 2)
+    assert _redis_counts(prefix) == dict.fromkeys(streams, 2)
+
+
 def test_a_moved_checkpoint_sends_each_part_alone_and_only_that_one_is_refused() -> None:
     topic, partition, messages, prefix = _batch()
     start = messages[0].offset()
@@ -167,7 +228,7 @@ def test_a_moved_checkpoint_sends_each_part_alone_and_only_that_one_is_refused()
     for _pair, owned in (parts[1], parts[3]):
         assert owned.target.apply(topic, partition, [], expected_offset=start, next_offset=end)
 
-    outcomes = apply_parts(parts, messages, registry.event_registry(), {})
+    outcomes = apply_parts(parts, {(topic, partition): messages}, registry.event_registry())
 
     assert {pair[0]: o[0] for pair, o in outcomes.items()} == {
         TOTALS: Outcome.APPLIED,
@@ -185,7 +246,7 @@ def test_a_failing_handler_sends_each_part_alone_and_only_its_read_model_fails()
     parts = _parts(topic, partition, start)
     end = messages[-1].offset() + 1
 
-    outcomes = apply_parts(parts, messages, registry.event_registry(), {})
+    outcomes = apply_parts(parts, {(topic, partition): messages}, registry.event_registry())
 
     assert {pair[0]: o[0] for pair, o in outcomes.items()} == {
         TOTALS: Outcome.FAILED,
@@ -206,7 +267,7 @@ def test_a_failing_redis_command_fails_its_read_model_only() -> None:
     client = get_redis_connection("default")
     client.set(RedisCounts().key("deposits"), "not a hash")  # HINCRBY: WRONGTYPE
     try:
-        outcomes = apply_parts(parts, messages, registry.event_registry(), {})
+        outcomes = apply_parts(parts, {(topic, partition): messages}, registry.event_registry())
     finally:
         client.delete(RedisCounts().key("deposits"))
 
