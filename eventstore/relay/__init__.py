@@ -10,8 +10,10 @@ hook), recovery.py (after a crash).
   them with an idempotent producer (acks=all, key = stream id, so a stream stays in one partition
   and in order), wait for every delivery report, then record the batch: one es_relay_batch row
   with each event's partition and offset (consistency tokens resolve through it) and the new
-  frontier in es_relay_state, in one transaction on a second connection, in a thread,
+  frontier in es_relay_state, in one statement on a second connection, in a thread,
   overlapped with selecting and producing the next batch. The outbox rows are never updated.
+  A batch shorter than the batch size took everything visible: the relay then waits for the
+  next NOTIFY instead of selecting again at once.
 - Gaps: ids are taken in the append transaction, so a transaction may commit after a later id
   is already visible. An id missing below the highest one selected is a gap, noted with the
   transactions running just after the select; once none of them is still in progress, the next
