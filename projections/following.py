@@ -24,7 +24,12 @@ from confluent_kafka import Message
 from eventstore import tracing
 from eventstore.events import EventEnvelope, EventRegistry
 from eventstore.projection import Projection
-from projections.runner import INFRASTRUCTURE_ERRORS, log_applied, relevant_envelopes
+from projections.runner import (
+    INFRASTRUCTURE_ERRORS,
+    log_applied,
+    log_applied_together,
+    relevant_envelopes,
+)
 from projections.targets import RedisTarget, Target
 from projections.targets import postgres_target as postgres
 from projections.targets import redis_target as redis_store
@@ -131,6 +136,7 @@ def _apply_group(
     if errors is None:
         return None
     outcomes: dict[Pair, tuple[Outcome, int, int]] = {}
+    applied: list[tuple[str, str, int, int, list[EventEnvelope]]] = []
     for (pair, owned, envelopes, next_offset), error in zip(group, errors, strict=True):
         if error:
             logger.warning(
@@ -143,8 +149,9 @@ def _apply_group(
             )
             outcomes[pair] = (Outcome.FAILED, 0, 0)
             continue
-        log_applied(pair[0], pair[1], pair[2], owned.offset, envelopes, started)
+        applied.append((*pair, owned.offset, envelopes))
         outcomes[pair] = (Outcome.APPLIED, next_offset, len(envelopes))
+    log_applied_together(applied, started)
     return outcomes
 
 

@@ -5,6 +5,7 @@ failed), each part alone, so that only the one at fault is handed back."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,7 @@ from django_redis import get_redis_connection
 
 from eventstore.events import EventEnvelope
 from eventstore.projection import PostgresProjection, RedisProjection, handles
+from eventstore.serialization import decode_envelope
 from projections import log as kafka_log
 from projections import registry
 from projections.following import Outcome, Owned, Pair, apply_parts
@@ -182,10 +184,11 @@ def test_the_read_models_of_a_partition_apply_a_batch_together(
 
 
 def test_the_read_models_apply_every_partition_of_a_poll_together(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """What one poll brought from several partitions: one Postgres transaction and one Redis
-    script for all of it, each part moving its own partition's checkpoint."""
+    script for all of it, each part moving its own partition's checkpoint, and one log line
+    for each (naming its read models and carrying every event's correlation id)."""
     from projections.targets import postgres_target, redis_target
 
     topic, batches, prefix = _batches(streams=8)
@@ -206,9 +209,23 @@ def test_the_read_models_apply_every_partition_of_a_poll_together(
 
         monkeypatch.setattr(module, "apply_together", counted)
 
-    outcomes = apply_parts(parts, batches, registry.event_registry())
+    with caplog.at_level(logging.INFO, logger="projections"):
+        outcomes = apply_parts(parts, batches, registry.event_registry())
 
     assert sorted(calls) == ["postgres", "redis"]
+    lines = [r for r in caplog.records if "applied" in r.getMessage()]
+    assert sorted(frozenset(r.projections) for r in lines) == sorted(  # type: ignore[attr-defined]
+        [frozenset({TOTALS, Counts.name}), frozenset({REDIS, RedisCounts.name})]
+    )
+    mine = {
+        str(env.correlation_id or env.event_id)
+        for messages in batches.values()
+        for m in messages
+        for env in [decode_envelope(registry.event_registry(), m.value())]
+    }
+    for line in lines:
+        assert set(line.correlation_ids) <= mine, line.getMessage()  # type: ignore[attr-defined]
+        assert line.correlation_ids, line.getMessage()  # type: ignore[attr-defined]
     for pair, owned in parts:
         end = batches[pair[1:]][-1].offset() + 1
         assert outcomes[pair][:2] == (Outcome.APPLIED, end), pair
