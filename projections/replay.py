@@ -17,6 +17,7 @@ from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, connections
 
 from eventstore.projection import Projection
@@ -181,10 +182,12 @@ def catch_up_to_end(
     *,
     end: int | None = None,
 ) -> int:
-    """Apply the partition up to `end` (default: its current end) in short steps, reporting
+    """Apply the partition up to `end` (default: its current end) in short steps of
+    `batch_size` events a transaction (default: PROJECTIONS_REBUILD_BATCH_SIZE), reporting
     progress."""
     from projections import log
 
+    batch_size = batch_size or settings.PROJECTIONS_REBUILD_BATCH_SIZE
     if end is None:
         end = log.log_end(topic, partition)
     applied = 0

@@ -4,6 +4,9 @@ from config.env import env
 
 # The read models, reactions and side effects the engine runs are registered in config/wiring.py.
 PROJECTIONS_BATCH_SIZE = env.int("PROJECTIONS_BATCH_SIZE", default=1000)
+# Events per transaction in a rebuild (replay_projections, a shadow rebuild), unless
+# --batch-size says otherwise: 5,000 rebuilt 100k events 25-30% faster than 1,000 here.
+PROJECTIONS_REBUILD_BATCH_SIZE = env.int("PROJECTIONS_REBUILD_BATCH_SIZE", default=5000)
 # Seconds a catch-up task works before it re-enqueues itself behind other projections' tasks.
 PROJECTIONS_TASK_SLICE = env.float("PROJECTIONS_TASK_SLICE", default=2.0)
 # The followers (projections.follower, `manage.py follow_projections`, the Procfile's
