@@ -318,3 +318,35 @@ def test_read_models_commit_without_waiting_for_the_disk_and_side_effects_wait(n
         assert target.apply(topic, 0, [], expected_offset=offset, next_offset=offset)
     asynchronous = "SET LOCAL synchronous_commit TO off" in statements
     assert asynchronous == (name != MAIL), statements
+
+
+def test_a_wake_up_enqueues_only_where_nothing_is_queued_or_followed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One script sets the flags of every pair it wakes (SET NX): a pair with a task queued or
+    a follower's flag enqueues nothing and keeps its flag; `force` enqueues regardless."""
+    from django_redis import get_redis_connection
+
+    from projections import wakeups
+
+    client = get_redis_connection("default")
+    run = uuid.uuid4().hex[:8]
+    free, queued, followed = [(f"tests.wake-{run}-{i}", "t", 0) for i in range(3)]
+    client.set(wakeups.pending_key(*queued), 1, ex=300)
+    wakeups.hold([followed])
+    enqueued: list[list[object]] = []
+    monkeypatch.setattr(wakeups, "_enqueue", lambda _task, args, **_kw: enqueued.append(args))
+    try:
+        wakeups.wake_many([free, queued, followed])
+        assert enqueued == [list(free)]
+        assert client.get(wakeups.pending_key(*free)) == b"1"
+        assert 0 < client.ttl(wakeups.pending_key(*free)) <= wakeups.QUEUED_FLAG_TTL
+        assert client.ttl(wakeups.pending_key(*queued)) > wakeups.QUEUED_FLAG_TTL  # untouched
+        assert client.get(wakeups.pending_key(*followed)) == wakeups.FOLLOWED.encode()
+        wakeups.wake_many([free, queued, followed])  # all flagged now
+        assert enqueued == [list(free)]
+        wakeups.wake_many([free, followed], force=True)
+        assert enqueued == [list(free), list(free), list(followed)]
+        wakeups.wake_many([])
+    finally:
+        client.delete(*[wakeups.pending_key(*pair) for pair in (free, queued, followed)])
