@@ -28,6 +28,7 @@ from projections.targets import (
     PostgresTarget,
     RedisTarget,
     Target,
+    postgres_target,
     redis_namespace,
     target_for,
 )
@@ -221,7 +222,7 @@ def _start(projection: Projection) -> None:
     """Empty the read model and its checkpoints, and record that a rebuild is under way."""
     target = target_for(projection)
     with connection.cursor() as cur:
-        cur.execute("DELETE FROM proj_checkpoint WHERE projection = %s", [projection.name])
+        postgres_target.delete_checkpoints(cur, projection.name)
         cur.execute("DELETE FROM proj_dead_letter WHERE projection = %s", [projection.name])
         cur.execute(
             "INSERT INTO proj_rebuild (projection, started_at) VALUES (%s, now()) "

@@ -25,7 +25,14 @@ from projections import locks, registry
 from projections.dump import differences, differing, dump
 from projections.replay import Progress, catch_up_to_end
 from projections.status import partitions
-from projections.targets import PostgresTarget, RedisTarget, Target, redis_namespace, target_for
+from projections.targets import (
+    PostgresTarget,
+    RedisTarget,
+    Target,
+    postgres_target,
+    redis_namespace,
+    target_for,
+)
 
 SHADOW_SCHEMA = "proj_shadow"
 RETIRED_SCHEMA = "proj_retired"
@@ -107,7 +114,7 @@ def _dump_shadow(projection: Projection) -> dict[str, object]:
 def _start(projection: Projection) -> None:
     shadow = shadow_name(projection.name)
     with transaction.atomic(), connection.cursor() as cur:
-        cur.execute("DELETE FROM proj_checkpoint WHERE projection = %s", [shadow])
+        postgres_target.delete_checkpoints(cur, shadow)
         cur.execute("DELETE FROM proj_dead_letter WHERE projection = %s", [shadow])
         cur.execute(
             "INSERT INTO proj_rebuild (projection, started_at) VALUES (%s, now()) "
@@ -141,7 +148,7 @@ def _swap(projection: Projection) -> None:
                 cur.execute(f'DROP TABLE IF EXISTS "{RETIRED_SCHEMA}"."{table}"')
                 cur.execute(f'ALTER TABLE "{live_schema}"."{table}" SET SCHEMA "{RETIRED_SCHEMA}"')
                 cur.execute(f'ALTER TABLE "{SHADOW_SCHEMA}"."{table}" SET SCHEMA "{live_schema}"')
-            cur.execute("DELETE FROM proj_checkpoint WHERE projection = %s", [name])
+            postgres_target.delete_checkpoints(cur, name)
             cur.execute(
                 "UPDATE proj_checkpoint SET projection = %s WHERE projection = %s", [name, shadow]
             )

@@ -12,6 +12,7 @@ from eventstore.postgres import PostgresEventStore
 from eventstore.reaction import Reaction
 from eventstore.runtime import get_store
 from projections import registry
+from projections.targets import postgres_target
 from projections.wakeups import STORE_LOG
 
 logger = logging.getLogger("projections.reactions")
@@ -102,7 +103,7 @@ def _start(name: str) -> Checkpoint:
             first = cur.fetchone()[0]
             settled = store().settled_position()
             decide_from = settled if first is None else min(int(first), settled)
-            cur.execute("DELETE FROM proj_checkpoint WHERE projection = %s", [name])
+            postgres_target.delete_checkpoints(cur, name)
             cur.execute(
                 "DELETE FROM proj_side_effect WHERE effect = %s AND status = 'pending'", [name]
             )  # (failed ones stay, for the record; the reaction decides their events again)

@@ -172,6 +172,23 @@ PostgresPart = tuple[PostgresTarget, str, int, Sequence[EventEnvelope], int, int
 # (target, topic, partition, envelopes, expected offset, next offset)
 
 
+# A follower's transaction moves several checkpoints of one read model (its parts of a poll,
+# one per partition, locked in pair order: topic, then partition). Deleting a read model's
+# checkpoints locks its rows in that order too, never in the table's: a DELETE that had one
+# row of a group locked while waiting for another could deadlock with it.
+_DELETE_CHECKPOINTS_SQL = """
+DELETE FROM proj_checkpoint WHERE id IN (
+    SELECT id FROM proj_checkpoint WHERE projection = %s ORDER BY topic, partition FOR UPDATE
+)
+"""
+
+
+def delete_checkpoints(cur: Any, name: str) -> None:
+    """Delete every Postgres checkpoint of `name` (a rebuild's or a reset's start), taking
+    their rows in the order a follower's transaction takes them."""
+    cur.execute(_DELETE_CHECKPOINTS_SQL, [name])
+
+
 def can_apply_together(target: Target) -> bool:
     """Whether `target` can share a transaction with others (`apply_together`): a live
     pipelined read model."""

@@ -296,3 +296,66 @@ def test_a_failing_redis_command_fails_its_read_model_only() -> None:
     }
     streams = {m.key().decode() for m in messages if m.key().decode().startswith(prefix)}
     assert set(_totals(prefix)) == streams
+
+
+@pytest.mark.parametrize("repeat", range(2))
+def test_deleting_checkpoints_never_deadlocks_with_a_follower_moving_several(repeat: int) -> None:
+    """A follower's transaction moves a read model's checkpoints of several partitions in pair
+    order; a rebuild's start deletes them all meanwhile. The rows lie in the table in the other
+    order (partition 1 first): a DELETE taking them in that order (a sequential scan) holds 1
+    while it waits for 0, which the follower holds while it waits for 1."""
+    import threading
+
+    import psycopg
+
+    from eventstore.runtime import postgres_dsn
+    from projections.targets import postgres_target
+
+    name, topic = f"tests.order-{uuid.uuid4().hex[:8]}", "t"
+    with connection.cursor() as cur:
+        for partition in (1, 0):  # heap order: 1, then 0
+            cur.execute(
+                "INSERT INTO proj_checkpoint (projection, topic, partition, next_offset, "
+                "updated_at) VALUES (%s, %s, %s, 0, now())",
+                [name, topic, partition],
+            )
+    move = (
+        "UPDATE proj_checkpoint SET next_offset = 5 "
+        "WHERE projection = %s AND topic = %s AND partition = %s"
+    )
+    errors: list[BaseException] = []
+    with (
+        psycopg.connect(postgres_dsn()) as follower,
+        psycopg.connect(postgres_dsn(), autocommit=True) as rebuild,
+    ):
+        follower.execute(move, [name, topic, 0])  # its transaction holds partition 0
+        pid = rebuild.info.backend_pid
+        # Whatever plan the DELETE gets: a sequential scan takes the rows in the table's order.
+        rebuild.execute("SET enable_indexscan = off")
+        rebuild.execute("SET enable_bitmapscan = off")
+
+        def start_rebuild() -> None:
+            try:
+                with rebuild.cursor() as cur:
+                    postgres_target.delete_checkpoints(cur, name)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        thread = threading.Thread(target=start_rebuild)
+        thread.start()
+        wait_for_lock_wait = 0
+        while wait_for_lock_wait < 200:  # until the DELETE waits for a row lock
+            row = follower.execute(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid]
+            ).fetchone()
+            if row and row[0] == "Lock":
+                break
+            wait_for_lock_wait += 1
+            threading.Event().wait(0.01)
+        follower.execute(move, [name, topic, 1])  # then partition 1: no deadlock
+        follower.commit()
+        thread.join(timeout=10)
+    assert not thread.is_alive() and not errors, errors
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM proj_checkpoint WHERE projection = %s", [name])
+        assert cur.fetchone()[0] == 0
