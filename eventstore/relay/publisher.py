@@ -56,6 +56,7 @@ def producer_config(config: RelayConfig) -> dict[str, Any]:
 
 
 MAX_LOGGED_IDS = 20
+GAP_LOOK = 0.1  # seconds between looks at the open gaps when no NOTIFY comes
 
 
 def _first_distinct(values: Iterable[str]) -> list[str]:
@@ -204,9 +205,13 @@ class Relay:
 
     def _wait_for_nudge(self) -> None:
         """Wait for a NOTIFY (one that came while we worked returns at once), then drop the
-        others already queued: the next SELECT sees everything they announce."""
+        others already queued: the next SELECT sees everything they announce. While a gap is
+        open, look again every GAP_LOOK seconds: a transaction that rolls back sends no NOTIFY,
+        and its gap holds the settled position (the reactions) back until it is dropped."""
         assert self._listen is not None
-        for _ in self._listen.notifies(timeout=self.config.idle_wait, stop_after=1):
+        idle = self.config.idle_wait
+        timeout = min(GAP_LOOK, idle) if self.frontier.gaps else idle
+        for _ in self._listen.notifies(timeout=timeout, stop_after=1):
             pass
         # timeout=0 polls once. (A timeout of 1 ms spun the CPU for that whole millisecond in
         # psycopg's wait: half the relay's CPU per batch at a steady pace, and 1 ms of lag.)

@@ -583,3 +583,31 @@ def test_the_log_ends_are_the_settled_position_and_one_past_the_highest_position
     assert settled <= highest and settled == store.settled_position()
     Relay(relay_config(batch_size=100)).run(once=True)
     assert store.log_ends() == (highest + 1, highest + 1)
+
+
+def test_a_running_relay_drops_a_rolled_back_gap_without_waiting_for_a_notify() -> None:
+    """A transaction that rolls back sends no NOTIFY; while its gap is recorded the settled
+    position (what reactions read up to) stays below it. A relay idling on a long wait still
+    drops the gap within moments."""
+    import threading
+
+    prefix = f"rollback-{uuid.uuid4().hex[:8]}"
+    stop = threading.Event()
+    relay = Relay(relay_config(batch_size=50, idle_wait=60), stop=stop)
+    late = open_append(f"{prefix}-slow")
+    thread = threading.Thread(target=relay.run)
+    thread.start()
+    try:
+        append_events(f"{prefix}-fast", streams=2, appends_per_stream=1, per_append=2)
+        wait_for("the later rows", lambda: relay.published_total == 4, 30)
+        wait_for("the gap in the record", lambda: relay_state()[1] != [], 10)
+        late.rollback()
+        wait_for("the gap to be dropped", lambda: relay_state()[1] == [], 5)
+    finally:
+        late.close()
+        stop.set()
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_notify('es_outbox', '')")  # end its wait now
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert relay.published_total == 4
