@@ -13,7 +13,8 @@ hook), recovery.py (after a crash).
   frontier in es_relay_state, in one statement on a second connection, in a thread,
   overlapped with selecting and producing the next batch. The outbox rows are never updated.
   A batch shorter than the batch size took everything visible: the relay then waits for the
-  next NOTIFY instead of selecting again at once.
+  next NOTIFY instead of selecting again at once (every 0.1 s while a gap is open: a
+  transaction that rolls back sends none).
 - Gaps: ids are taken in the append transaction, so a transaction may commit after a later id
   is already visible. An id missing below the highest one selected is a gap, noted with the
   transactions running just after the select; once none of them is still in progress, the next
