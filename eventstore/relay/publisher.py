@@ -157,9 +157,9 @@ class Relay:
                 if inflight is not None:
                     self._finish(inflight)
                 inflight = batch
-                if batch is not None and (batch.full or once):
-                    continue  # more may be visible: select again while this one is acknowledged
                 if batch is not None:
+                    if batch.full or once:
+                        continue  # more may be visible: select again while this one is acked
                     # A short batch took all that was visible: whatever commits after it sends
                     # a NOTIFY, so wait for that rather than select again at once (a select
                     # that finds nothing was half the relay's queries at a steady pace).

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,24 @@ def relay_config(*, batch_size: int, idle_wait: float = 5.0) -> RelayConfig:
         batch_size=batch_size,
         idle_wait=idle_wait,
     )
+
+
+@contextmanager
+def running_relay(config: RelayConfig) -> Iterator[Relay]:
+    """A relay running on a thread (as `manage.py relay` runs it) for the block; it must
+    stop when asked."""
+    stop = threading.Event()
+    relay = Relay(config, stop=stop)
+    thread = threading.Thread(target=relay.run)
+    thread.start()
+    try:
+        yield relay
+    finally:
+        stop.set()
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_notify('es_outbox', '')")  # end its wait now
+        thread.join(timeout=30)
+    assert not thread.is_alive()
 
 
 class Died(Exception):
@@ -333,29 +354,17 @@ def test_a_row_committing_late_is_a_gap_published_once_it_commits_even_after_a_r
 
 
 def test_a_running_relay_publishes_a_gap_when_its_transaction_commits() -> None:
-    import threading
-
     prefix = f"gap-{uuid.uuid4().hex[:8]}"
-    stop = threading.Event()
-    relay = Relay(
-        relay_config(batch_size=7, idle_wait=30),  # the commit's NOTIFY must wake it
-        stop=stop,
-    )
-    thread = threading.Thread(target=relay.run)
     late = open_append(f"{prefix}-slow")
-    thread.start()
     try:
-        append_events(f"{prefix}-fast", streams=4, appends_per_stream=3, per_append=2)
-        wait_for("the later rows", lambda: relay.published_total == 24, 30)
-        late.commit()
-        wait_for("the gap's row", lambda: relay.published_total == 25, 10)
+        # idle_wait: the commit's NOTIFY must wake it
+        with running_relay(relay_config(batch_size=7, idle_wait=30)) as relay:
+            append_events(f"{prefix}-fast", streams=4, appends_per_stream=3, per_append=2)
+            wait_for("the later rows", lambda: relay.published_total == 24, 30)
+            late.commit()
+            wait_for("the gap's row", lambda: relay.published_total == 25, 10)
     finally:
         late.close()
-        stop.set()
-        with connection.cursor() as cur:
-            cur.execute("SELECT pg_notify('es_outbox', '')")  # end its wait now
-        thread.join(timeout=30)
-    assert not thread.is_alive()
     assert_topic_holds_exactly(prefix)
 
 
@@ -365,7 +374,6 @@ def test_at_a_steady_pace_the_relay_selects_once_per_commit(
     """One commit at a time, each published before the next: a batch shorter than the batch
     size took all that was visible, so the relay waits for the next commit's NOTIFY instead of
     selecting again at once (a select finding nothing was half its queries at such a pace)."""
-    import threading
     from functools import partial
 
     from eventstore.relay.frontier import Frontier
@@ -380,23 +388,13 @@ def test_at_a_steady_pace_the_relay_selects_once_per_commit(
 
     monkeypatch.setattr(Frontier, "select", counted)
     prefix = f"pace-{uuid.uuid4().hex[:8]}"
-    stop = threading.Event()
-    relay = Relay(relay_config(batch_size=50, idle_wait=30), stop=stop)
-    thread = threading.Thread(target=relay.run)
-    thread.start()
-    try:
+    with running_relay(relay_config(batch_size=50, idle_wait=30)) as relay:
         wait_for("the relay to start", lambda: bool(selects), 30)
         store = pg_store()
         for i in range(10):
             events = [opened()] if i == 0 else [Deposited(amount=Decimal(i))]
             store.append(f"{prefix}-s", STREAM_TYPE, events, expected_version=i)
             wait_for("the event", partial(lambda n: relay.published_total >= n, i + 1), 30)
-    finally:
-        stop.set()
-        with connection.cursor() as cur:
-            cur.execute("SELECT pg_notify('es_outbox', '')")  # end its wait now
-        thread.join(timeout=30)
-    assert not thread.is_alive()
     assert relay.published_total == 10
     # The first select (at start) and one per commit; the last NOTIFY may find nothing.
     assert len(selects) <= 12, selects
@@ -454,7 +452,6 @@ def test_concurrent_writers_on_shared_streams_keep_per_stream_order_through_the_
     transaction open a few milliseconds after appending, so the relay sees later ids first and
     keeps gaps); the topic must still hold every stream in version order, each event once."""
     import random
-    import threading
     import time
 
     from django.db import transaction
@@ -589,25 +586,15 @@ def test_a_running_relay_drops_a_rolled_back_gap_without_waiting_for_a_notify() 
     """A transaction that rolls back sends no NOTIFY; while its gap is recorded the settled
     position (what reactions read up to) stays below it. A relay idling on a long wait still
     drops the gap within moments."""
-    import threading
-
     prefix = f"rollback-{uuid.uuid4().hex[:8]}"
-    stop = threading.Event()
-    relay = Relay(relay_config(batch_size=50, idle_wait=60), stop=stop)
     late = open_append(f"{prefix}-slow")
-    thread = threading.Thread(target=relay.run)
-    thread.start()
     try:
-        append_events(f"{prefix}-fast", streams=2, appends_per_stream=1, per_append=2)
-        wait_for("the later rows", lambda: relay.published_total == 4, 30)
-        wait_for("the gap in the record", lambda: relay_state()[1] != [], 10)
-        late.rollback()
-        wait_for("the gap to be dropped", lambda: relay_state()[1] == [], 5)
+        with running_relay(relay_config(batch_size=50, idle_wait=60)) as relay:
+            append_events(f"{prefix}-fast", streams=2, appends_per_stream=1, per_append=2)
+            wait_for("the later rows", lambda: relay.published_total == 4, 30)
+            wait_for("the gap in the record", lambda: relay_state()[1] != [], 10)
+            late.rollback()
+            wait_for("the gap to be dropped", lambda: relay_state()[1] == [], 5)
     finally:
         late.close()
-        stop.set()
-        with connection.cursor() as cur:
-            cur.execute("SELECT pg_notify('es_outbox', '')")  # end its wait now
-        thread.join(timeout=30)
-    assert not thread.is_alive()
     assert relay.published_total == 4
