@@ -1,9 +1,8 @@
-"""Composition root: settings, the Celery app, URLs. The only package that wires concrete things."""
+"""Composition root: settings, the Celery app, URLs. The only package that wires concrete things.
+
+The Celery app (config/celery.py) is imported when Django is ready (config.apps.Wiring), not
+here: gunicorn's master imports this package for its settings and never sends a task."""
 
 from config.process import prepare_metrics
 
 prepare_metrics()  # before anything imports prometheus_client
-
-from config.celery import app as celery_app  # noqa: E402
-
-__all__ = ["celery_app"]

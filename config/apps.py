@@ -11,6 +11,7 @@ class Wiring(AppConfig):
     label = "wiring"
 
     def ready(self) -> None:
+        import config.celery  # noqa: F401 - the app a shared_task sends through, in every process
         from config.tracing import set_up
         from config.wiring import wire
 
