@@ -12,7 +12,7 @@ from celery.signals import beat_init, task_postrun, task_prerun, worker_ready
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.django.development")
 # Celery's Django fixup runs every system check when a worker or beat starts: that loads the
 # URLconf (every view, DRF, the schema), about 12 MB in each pool process that never serves a
-# request. migrate and `manage.py check` run them (tests/test_checks.py).
+# request. migrate and `manage.py check` run them (tests/unit/test_system_checks.py).
 os.environ.setdefault("CELERY_SKIP_CHECKS", "true")
 
 app = Celery("cqrs")

@@ -19,7 +19,8 @@ from eventstore.runtime import on_published, postgres_dsn
 class Command(BaseCommand):
     help = __doc__
     # A daemon skips Django's system checks: they load the URLconf (every view, DRF, the
-    # schema), about 12 MB it never uses. migrate and `manage.py check` run them (tests/test_checks.py).
+    # schema), about 12 MB it never uses. migrate and `manage.py check` run them
+    # (tests/unit/test_system_checks.py).
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:

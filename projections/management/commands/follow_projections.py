@@ -23,7 +23,8 @@ RETRY = 5.0  # seconds before a follower that failed (a server away, say) starts
 class Command(BaseCommand):
     help = __doc__
     # A daemon skips Django's system checks: they load the URLconf (every view, DRF, the
-    # schema), about 12 MB it never uses. migrate and `manage.py check` run them (tests/test_checks.py).
+    # schema), about 12 MB it never uses. migrate and `manage.py check` run them
+    # (tests/unit/test_system_checks.py).
     requires_system_checks: list[str] = []
 
     def handle(self, *args: Any, **options: Any) -> None:
