@@ -17,10 +17,12 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from django.http import Http404
 from django.urls import register_converter
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers, status
 from rest_framework.exceptions import ValidationError
@@ -221,6 +223,15 @@ class Money(serializers.DecimalField):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_digits=12, decimal_places=4, **kwargs)
+
+
+def iso_datetime(value: datetime | None) -> str | None:
+    """What DRF's DateTimeField writes (ISO 8601 in the current time zone, UTC as "Z"), for a
+    serializer that builds its rows without DRF's per-field machinery."""
+    if value is None:
+        return None
+    text = value.astimezone(timezone.get_current_timezone()).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 @extend_schema_field({"type": "string", "pattern": AMOUNT_PATTERN, "example": "12.50"})
