@@ -27,6 +27,8 @@ from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidTok
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import Token
 
+from eventstore.postgres import server_cursor
+
 
 class EmailBackend(ModelBackend):
     def authenticate(
@@ -125,8 +127,10 @@ def _user_statement() -> tuple[str, list[str]]:
 
 
 def _user_by(user_id: str) -> Any:
+    """The token's user, in one statement bound on the server: prepared after a few requests
+    (POSTGRES_PREPARE_THRESHOLD), where Django's cursor quotes it into new SQL text each time."""
     sql, names = _user_statement()
-    with connection.cursor() as cursor:
+    with connection.wrap_database_errors, server_cursor() as cursor:
         cursor.execute(sql, [user_id])
         row = cursor.fetchone()
     return None if row is None else get_user_model().from_db(connection.alias, names, row)

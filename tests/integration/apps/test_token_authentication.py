@@ -88,3 +88,26 @@ def test_the_same_answers_as_simplejwt_for_an_unknown_account() -> None:
             authentication.get_user(authentication.get_validated_token(str(token).encode()))
         refusals.append(refused.value.detail)
     assert refusals[0] == refusals[1]
+
+
+def test_the_users_lookup_is_prepared_after_a_few_requests() -> None:
+    """One statement per request, bound on the server, so Postgres plans it once per
+    connection (POSTGRES_PREPARE_THRESHOLD); Django's cursors would send new SQL text each time."""
+    from django.conf import settings
+    from django.db import connection
+
+    from apps.accounts.auth import _user_statement
+
+    threshold = settings.DATABASES["default"]["OPTIONS"]["prepare_threshold"]
+    if threshold is None:
+        pytest.skip("prepared statements are off (POSTGRES_PREPARE_THRESHOLD=none)")
+    client = person().client()
+    for _ in range(threshold + 2):
+        assert client.get(reverse("account-me")).status_code == 200
+    sql, _ = _user_statement()
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement = %s",
+            [sql.replace("%s", "$1")],
+        )
+        assert cur.fetchone() == (1,)
