@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 WEB_PORT ?= 8000
 export WEB_PORT
 
-PHONY_BENCH := bench bench-eventstore bench-projections bench-http bench-hops bench-orders bench-tracing bench-tracing-overhead bench-cluster wrk mutate
+PHONY_BENCH := bench bench-eventstore bench-projections bench-http bench-hops bench-orders bench-tracing bench-tracing-overhead bench-cluster bench-sending wrk mutate
 .PHONY: $(PHONY_BENCH) run test test-browser test-cluster stack-down-cluster fuzz tracing-up metrics-up unit pytest lint venv stack-up stack-down stack-status stack-reset migrate topics clean
 
 $(STAMP): pyproject.toml
@@ -164,6 +164,11 @@ bench-tracing-overhead: stack-up
 # replicas, two in sync), which the bench starts for it and stops after.
 bench-cluster: stack-up
 	$(PY) -m bench.cluster_bench $(BENCH_ARGS)
+
+# Celery tasks sent one by one beside sent together (their confirms awaited once), on the stack's
+# RabbitMQ; BENCH_ARGS=--cluster on the three nodes of test-cluster (started and stopped for it).
+bench-sending: stack-up
+	$(PY) -m bench.sending_bench $(BENCH_ARGS)
 
 # The cost of tracing: commands over HTTP with tracing off, at 10% and at 100% sampling.
 bench-tracing: stack-up wrk

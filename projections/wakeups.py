@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from celery import current_app
 from django.conf import settings
 from django_redis import get_redis_connection
 
 from eventstore.queues import broker_countdown
+from eventstore.sending import TaskMessage, send_tasks
 
 # A reaction reads one sequence, the store's log, as partition 0 of a pseudo-topic: its
 # (name, topic, partition) keys the same locks and flags as a read model's partition.
@@ -94,34 +94,25 @@ def wake_many(pairs: Sequence[tuple[str, str, int]], *, force: bool = False) -> 
         return
     keys = [pending_key(*pair) for pair in pairs]
     flagged = get_redis_connection("default").eval(_FLAG_MANY, len(keys), *keys, QUEUED_FLAG_TTL)
-    for pair, queued in zip(pairs, flagged, strict=True):
-        if not (queued or force):
-            continue
-        if pair[1] == STORE_LOG:
-            _enqueue("projections.react", [pair[0]])
-        else:
-            _enqueue("projections.catch_up", list(pair))
+    send_tasks(
+        [
+            TaskMessage("projections.react", [pair[0]])
+            if pair[1] == STORE_LOG
+            else TaskMessage("projections.catch_up", list(pair))
+            for pair, queued in zip(pairs, flagged, strict=True)
+            if queued or force
+        ]
+    )
 
 
 def wake_later(pair: tuple[str, str, int], countdown: float) -> None:
     """A reaction's wake-up in `countdown` seconds, unless one is queued already."""
     if get_redis_connection("default").set(pending_key(*pair), 1, nx=True, ex=QUEUED_FLAG_TTL):
-        _enqueue("projections.react", [pair[0]], countdown=countdown)
+        wait = {"countdown": broker_countdown(countdown)}
+        send_tasks([TaskMessage("projections.react", [pair[0]], wait)])
 
 
 def run_side_effect_jobs(job_ids: Sequence[int], queue: str) -> None:
-    """Enqueue a `side_effects.run` task per job, on the side effect's queue."""
-    for job_id in job_ids:
-        _enqueue("side_effects.run", [job_id], queue=queue)
-
-
-def _enqueue(
-    task: str, args: list[object], countdown: float | None = None, **options: object
-) -> None:
-    current_app.send_task(
-        task,
-        args=args,
-        ignore_result=True,
-        countdown=broker_countdown(countdown),
-        **options,  # type: ignore[arg-type]
-    )
+    """Enqueue a `side_effects.run` task per job, on the side effect's queue (sent together:
+    their confirms awaited once)."""
+    send_tasks([TaskMessage("side_effects.run", [job_id], {"queue": queue}) for job_id in job_ids])

@@ -53,24 +53,27 @@ class SideEffectTarget(PostgresTarget):
             )
             if not ok:
                 return False
-            with connection.cursor() as cur:
-                for envelope in envelopes:
+            if envelopes:
+                with connection.cursor() as cur:
+                    # One statement for the batch's jobs (a round trip each cost the follower
+                    # a millisecond an event under load); ids in the events' order.
                     cur.execute(
                         "INSERT INTO proj_side_effect (effect, event_id, event_type, stream_id, "
-                        "message, status, attempts, error, created_at) VALUES "
-                        "(%s, %s, %s, %s, %s, 'pending', 0, '', now()) "
+                        "message, status, attempts, error, created_at) "
+                        "SELECT %s, e.event_id, e.event_type, e.stream_id, e.message, 'pending', "
+                        "0, '', now() FROM unnest(%s::uuid[], %s::text[], %s::text[], "
+                        "%s::bytea[]) WITH ORDINALITY AS e(event_id, event_type, stream_id, "
+                        "message, n) ORDER BY e.n "
                         "ON CONFLICT (effect, event_id) DO NOTHING RETURNING id",
                         [
                             self.effect.name,
-                            envelope.event_id,
-                            envelope.event_type,
-                            envelope.stream_id,
-                            encode_envelope(envelope),
+                            [envelope.event_id for envelope in envelopes],
+                            [envelope.event_type for envelope in envelopes],
+                            [envelope.stream_id for envelope in envelopes],
+                            [encode_envelope(envelope) for envelope in envelopes],
                         ],
                     )
-                    row = cur.fetchone()
-                    if row is not None:
-                        created.append(row[0])
+                    created = sorted(row[0] for row in cur.fetchall())
             if created:
                 queue = self.effect.queue
                 transaction.on_commit(lambda: run_side_effect_jobs(created, queue))

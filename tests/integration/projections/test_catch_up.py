@@ -335,7 +335,7 @@ def test_a_wake_up_enqueues_only_where_nothing_is_queued_or_followed(
     client.set(wakeups.pending_key(*queued), 1, ex=300)
     wakeups.hold([followed])
     enqueued: list[list[object]] = []
-    monkeypatch.setattr(wakeups, "_enqueue", lambda _task, args, **_kw: enqueued.append(args))
+    monkeypatch.setattr(wakeups, "send_tasks", lambda tasks: enqueued.extend(t.args for t in tasks))
     try:
         wakeups.wake_many([free, queued, followed])
         assert enqueued == [list(free)]
