@@ -162,7 +162,7 @@ def test_a_batchs_jobs_are_recorded_in_one_statement_and_their_tasks_sent_togeth
     prefix = f"together-{uuid.uuid4().hex[:8]}"
     publish(prefix, streams=12, deposits=2)
     inserts: list[str] = []
-    sent: list[list[object]] = []
+    sent: list[list[list[object]]] = []  # each batch: its tasks' arguments
 
     def spy(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         if sql.startswith("INSERT INTO proj_side_effect"):
