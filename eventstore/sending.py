@@ -54,6 +54,8 @@ class _Channel:
         self.connection = current_app.connection_for_write(
             transport_options={"confirm_publish": False}  # (confirmed here, together)
         )
+        # Each of the nodes once, in turn, without a pause (a node that is down is skipped).
+        self.connection.ensure_connection(max_retries=max(0, len(self.connection.alt) - 1))
         channel: Any = self.connection.channel()  # (py-amqp's: confirm.select, its events)
         channel.confirm_select()
         channel.events["basic_ack"].add(self._ack)

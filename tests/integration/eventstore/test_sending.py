@@ -4,7 +4,6 @@ every task is sent again the ordinary way and none is lost."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -14,8 +13,7 @@ from celery import current_app
 
 from eventstore import sending
 from eventstore.sending import TaskMessage, send_tasks
-
-TASK = "tests.sent_together"  # no worker runs it: the test reads the queue
+from tests.support.broker import TASK, delivered
 
 
 @pytest.fixture
@@ -30,17 +28,6 @@ def queue() -> Iterator[str]:
     with current_app.connection_for_write() as conn:
         channel: Any = conn.default_channel
         channel.queue_delete(name)
-
-
-def delivered(queue: str) -> list[int]:
-    """The first argument of every task message in `queue`, taken off it."""
-    found = []
-    with current_app.connection_for_write() as conn:
-        channel: Any = conn.default_channel
-        while (message := channel.basic_get(queue, no_ack=True)) is not None:
-            args, _kwargs, _embed = json.loads(message.body)
-            found.append(args[0])
-    return found
 
 
 @pytest.fixture
