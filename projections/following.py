@@ -2,11 +2,13 @@
 applies its part, through the same conditional apply as a catch-up task, and says how it went.
 
 The read models apply their parts together where they can, across the partitions of the poll:
-the live pipelined ones in Postgres in one transaction, those in Redis in one script, each part
-still moving its own checkpoint only from where its owner read it. A batch of a few events
+the live pipelined ones in Postgres in one transaction, those in Redis in one script, the side
+effects' jobs in one transaction whose tasks are sent together, each part still moving its own
+checkpoint only from where its owner read it. A batch of a few events
 (what a follower gets at a few hundred commands a second, spread over the topic's partitions)
 cost each read model of each partition a round trip and a commit of its own whether or not it
-had anything to write; together it is one of each per store. If the group fails (a checkpoint
+had anything to write (a side effect's, a commit that waits for the disk and a wait for the
+broker's confirm); together it is one of each per store. If the group fails (a checkpoint
 moved, a handler raised), nothing of it was written and each part is applied alone, which finds
 out whose it was."""
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,9 +32,10 @@ from projections.runner import (
     log_applied_together,
     relevant_envelopes,
 )
-from projections.targets import RedisTarget, Target
+from projections.targets import RedisTarget, SideEffectTarget, Target
 from projections.targets import postgres_target as postgres
 from projections.targets import redis_target as redis_store
+from projections.targets import side_effect_target as side_effects
 
 logger = logging.getLogger("projections")
 
@@ -70,11 +73,12 @@ def apply_parts(
     outcomes: dict[Pair, tuple[Outcome, int, int]] = {}
     in_postgres: list[tuple[Pair, Owned, list[EventEnvelope], int]] = []
     in_redis: list[tuple[Pair, Owned, list[EventEnvelope], int]] = []
+    jobs: list[tuple[Pair, Owned, list[EventEnvelope], int]] = []  # side effects'
     alone: list[tuple[Pair, Owned]] = []
     decoded: dict[TP, dict[int, EventEnvelope]] = {}  # each message decoded once
     for pair, owned in parts:
         together = postgres.can_apply_together(owned.target) or isinstance(
-            owned.target, RedisTarget
+            owned.target, RedisTarget | SideEffectTarget
         )
         todo = [m for m in batches[pair[1:]] if (m.offset() or 0) >= owned.offset]
         if not together or not todo or (todo[0].offset() or 0) != owned.offset:
@@ -91,11 +95,17 @@ def apply_parts(
         if any(env.stream_id in owned.parked for env in envelopes):
             outcomes[pair] = (Outcome.PARKED, 0, 0)
             continue
-        group = in_redis if isinstance(owned.target, RedisTarget) else in_postgres
+        group = (
+            in_redis
+            if isinstance(owned.target, RedisTarget)
+            else jobs
+            if isinstance(owned.target, SideEffectTarget)
+            else in_postgres
+        )
         group.append((pair, owned, envelopes, (todo[-1].offset() or 0) + 1))
-    for group in (in_postgres, in_redis):
+    for group, how in ((in_postgres, _in_postgres), (in_redis, _in_redis), (jobs, _as_jobs)):
         group.sort(key=lambda part: part[0])  # checkpoint rows locked in one order, always
-        applied = _apply_group(group, group is in_redis) if len(group) > 1 else None
+        applied = _apply_group(group, how) if len(group) > 1 else None
         if applied is None:
             alone += [(pair, owned) for pair, owned, *_ in group]
             continue
@@ -107,13 +117,26 @@ def apply_parts(
     return outcomes
 
 
+def _in_postgres(parts: list[Any]) -> list[str] | None:
+    return [""] * len(parts) if postgres.apply_together(parts) else None
+
+
+def _in_redis(parts: list[Any]) -> list[str] | None:
+    return redis_store.apply_together(parts[0][0].client, parts)
+
+
+def _as_jobs(parts: list[Any]) -> list[str] | None:
+    return [""] * len(parts) if side_effects.apply_together(parts) else None
+
+
 def _apply_group(
-    group: list[tuple[Pair, Owned, list[EventEnvelope], int]], in_redis: bool
+    group: list[tuple[Pair, Owned, list[EventEnvelope], int]],
+    together: Callable[[list[Any]], list[str] | None],
 ) -> dict[Pair, tuple[Outcome, int, int]] | None:
     """A group's parts applied together: the outcome of each, or None if nothing was written
     (a checkpoint had moved, or something failed: each part goes alone then)."""
     started = time.perf_counter()
-    parts: list[Any] = [  # (postgres.PostgresPart or redis_store.RedisPart: the group's kind)
+    parts: list[Any] = [  # (a PostgresPart, RedisPart or SideEffectPart: the group's kind)
         (owned.target, pair[1], pair[2], envelopes, owned.offset, next_offset)
         for pair, owned, envelopes, next_offset in group
     ]
@@ -124,10 +147,7 @@ def _apply_group(
             [e.trace_context for _p, _o, envelopes, _n in group for e in envelopes],
             attributes={"projections": names, "events": sum(len(g[2]) for g in group)},
         ):
-            if in_redis:
-                errors = redis_store.apply_together(parts[0][0].client, parts)
-            else:
-                errors = [""] * len(group) if postgres.apply_together(parts) else None
+            errors = together(parts)
     except INFRASTRUCTURE_ERRORS:
         raise
     except Exception:  # noqa: BLE001 - a handler failed: each part alone finds whose

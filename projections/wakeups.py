@@ -112,7 +112,7 @@ def wake_later(pair: tuple[str, str, int], countdown: float) -> None:
         send_tasks([TaskMessage("projections.react", [pair[0]], wait)])
 
 
-def run_side_effect_jobs(job_ids: Sequence[int], queue: str) -> None:
-    """Enqueue a `side_effects.run` task per job, on the side effect's queue (sent together:
-    their confirms awaited once)."""
-    send_tasks([TaskMessage("side_effects.run", [job_id], {"queue": queue}) for job_id in job_ids])
+def run_side_effect_jobs(jobs: Sequence[tuple[int, str]]) -> None:
+    """Enqueue a `side_effects.run` task per (job id, its side effect's queue), all sent
+    together: their confirms awaited once."""
+    send_tasks([TaskMessage("side_effects.run", [job], {"queue": queue}) for job, queue in jobs])

@@ -359,3 +359,64 @@ def test_deleting_checkpoints_never_deadlocks_with_a_follower_moving_several(rep
     with connection.cursor() as cur:
         cur.execute("SELECT count(*) FROM proj_checkpoint WHERE projection = %s", [name])
         assert cur.fetchone()[0] == 0
+
+
+def test_a_side_effects_jobs_of_every_partition_of_a_poll_are_one_commit_and_one_send(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A side effect's parts of a poll record their jobs in one transaction (whose commit waits
+    for the disk) and send every job's task in one call (one wait for the broker's confirms),
+    not one of each per partition; a part whose checkpoint moved meanwhile is then refused
+    alone, and the others still record each job once."""
+    from projections import wakeups
+    from projections.models import SideEffectJob
+    from projections.targets import SideEffectTarget, side_effect_target
+
+    mail = "tests.deposit_mail"
+    topic, batches, prefix = _batches(streams=8)
+    assert len(batches) >= 2, "the streams all landed in one partition"
+    target = target_for(registry.consumer(mail))
+    parts = [
+        ((mail, topic, partition), _owned(target, topic, partition, messages[0].offset()))
+        for (_topic, partition), messages in batches.items()
+    ]
+    commits: list[int] = []
+    together = side_effect_target.apply_together
+
+    def counted(*args: Any) -> Any:
+        commits.append(1)
+        return together(*args)
+
+    sent: list[list[object]] = []
+    monkeypatch.setattr(side_effect_target, "apply_together", counted)
+    monkeypatch.setattr(wakeups, "send_tasks", lambda tasks: sent.append([t.args for t in tasks]))
+    monkeypatch.setattr(SideEffectTarget, "apply", lambda *_a, **_k: pytest.fail("applied alone"))
+
+    outcomes = apply_parts(parts, batches, registry.event_registry())
+
+    assert len(commits) == 1 and len(sent) == 1
+    jobs = SideEffectJob.objects.filter(stream_id__startswith=prefix)
+    assert jobs.count() == 16  # two deposits a stream
+    assert sorted(args[0] for args in sent[0]) == sorted(job.pk for job in jobs)  # type: ignore[index]
+    for pair, owned in parts:
+        end = batches[pair[1:]][-1].offset() + 1
+        assert outcomes[pair][:2] == (Outcome.APPLIED, end), pair
+        assert owned.target.next_offset(topic, pair[2]) == end, pair
+
+    # Again from the same offsets, one checkpoint moved by someone else: the group is refused,
+    # each part alone: that one MOVED, the others applied and their jobs not recorded twice.
+    monkeypatch.undo()
+    topic, batches, prefix = _batches(streams=8)
+    parts = [
+        ((mail, topic, partition), _owned(target, topic, partition, messages[0].offset()))
+        for (_topic, partition), messages in batches.items()
+    ]
+    (moved_pair, moved), *others = parts
+    end = batches[moved_pair[1:]][-1].offset() + 1
+    assert target.apply(topic, moved_pair[2], [], expected_offset=moved.offset, next_offset=end)
+    outcomes = apply_parts(parts, batches, registry.event_registry())
+    assert outcomes[moved_pair][0] == Outcome.MOVED
+    assert all(outcomes[pair][0] == Outcome.APPLIED for pair, _owned_ in others)
+    jobs = SideEffectJob.objects.filter(stream_id__startswith=prefix)
+    moved_streams = {m.key().decode() for m in batches[moved_pair[1:]]}
+    assert jobs.count() == 2 * len({f"{prefix}-{s}" for s in range(8)} - moved_streams)
