@@ -20,7 +20,15 @@ from eventstore.queues import Queue
 from projections import locks, reactions, registry
 from projections.runner import INFRASTRUCTURE_ERRORS, catch_up
 from projections.targets import target_for
-from projections.wakeups import pending_key, reaction_pair, started, wake, wake_later, wake_many
+from projections.wakeups import (
+    pending_key,
+    reaction_pair,
+    run_side_effect_jobs,
+    started,
+    wake,
+    wake_later,
+    wake_many,
+)
 
 __all__ = ["pending_key", "wake"]  # for operators and tests: `from projections.tasks import wake`
 
@@ -228,10 +236,13 @@ def sweep_side_effects(older_than: float = 60.0) -> int:
         status=SideEffectJob.Status.PENDING,
         created_at__lt=timezone.now() - timedelta(seconds=older_than),
     ).values_list("id", "effect")[:10000]
-    for job_id, effect in stale:
-        known = registry.side_effects().get(effect)
-        queue = known.queue if known is not None else Queue.SIDE_EFFECTS
-        run_side_effect.apply_async((job_id,), queue=queue)
+    known = registry.side_effects()
+    run_side_effect_jobs(  # (sent together: their confirms awaited once)
+        [
+            (job_id, known[effect].queue if effect in known else Queue.SIDE_EFFECTS)
+            for job_id, effect in stale
+        ]
+    )
     return len(stale)
 
 

@@ -179,3 +179,44 @@ def test_a_batchs_jobs_are_recorded_in_one_statement_and_their_tasks_sent_togeth
     )
     assert len(inserts) == len(sent) < 24  # a batch per partition with deposits: 12 streams
     assert any(len(batch) > 2 for batch in sent)
+
+
+def test_the_sweep_sends_the_tasks_of_stale_pending_jobs_together_to_their_queues(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pending jobs older than the sweep's age (their task lost) are sent again, in one call,
+    each to its side effect's queue (an effect no longer registered: the default queue)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from eventstore.queues import Queue
+    from projections import wakeups
+    from projections.tasks import sweep_side_effects
+
+    prefix = f"sweep-{uuid.uuid4().hex[:8]}"
+    job = one_mail_job(prefix)
+    gone = SideEffectJob.objects.create(
+        effect="tests.retired_effect",
+        event_id=uuid.uuid4(),
+        event_type="Deposited",
+        stream_id=f"{prefix}-gone",
+        message=b"",
+    )
+    fresh = SideEffectJob.objects.create(
+        effect=MAIL, event_id=uuid.uuid4(), event_type="Deposited", stream_id=f"{prefix}-new"
+    )
+    old = timezone.now() - timedelta(minutes=5)
+    SideEffectJob.objects.filter(pk__in=[job.pk, gone.pk]).update(created_at=old)
+    sent: list[list[tuple[object, object]]] = []
+    monkeypatch.setattr(
+        wakeups,
+        "send_tasks",
+        lambda tasks: sent.append([(t.args[0], t.options["queue"]) for t in tasks]),
+    )
+    assert sweep_side_effects(older_than=60.0) == 2
+    assert len(sent) == 1  # one call: their confirms awaited once
+    assert sorted(sent[0], key=str) == sorted(
+        [(job.pk, DepositMail.queue), (gone.pk, Queue.SIDE_EFFECTS)], key=str
+    )
+    assert fresh.pk not in [pk for batch in sent for pk, _queue in batch]
