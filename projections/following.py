@@ -103,17 +103,28 @@ def apply_parts(
             else in_postgres
         )
         group.append((pair, owned, envelopes, (todo[-1].offset() or 0) + 1))
-    for group, how in ((in_postgres, _in_postgres), (in_redis, _in_redis), (jobs, _as_jobs)):
-        group.sort(key=lambda part: part[0])  # checkpoint rows locked in one order, always
-        applied = _apply_group(group, how) if len(group) > 1 else None
-        if applied is None:
-            alone += [(pair, owned) for pair, owned, *_ in group]
-            continue
-        outcomes.update(applied)
-    for pair, owned in alone:
-        outcomes[pair] = apply_part(
-            pair, owned, batches[pair[1:]], events, decoded.setdefault(pair[1:], {})
-        )
+    # The read models first, the side effects' jobs last: a read model's lag need not include a
+    # commit that waits for the disk and the broker's confirms.
+    effects_alone = [part for part in alone if isinstance(part[1].target, SideEffectTarget)]
+    stages = (
+        (
+            [(in_postgres, _in_postgres), (in_redis, _in_redis)],
+            [part for part in alone if not isinstance(part[1].target, SideEffectTarget)],
+        ),
+        ([(jobs, _as_jobs)], effects_alone),
+    )
+    for groups, one_by_one in stages:
+        for group, how in groups:
+            group.sort(key=lambda part: part[0])  # checkpoint rows locked in one order, always
+            applied = _apply_group(group, how) if len(group) > 1 else None
+            if applied is None:
+                one_by_one += [(pair, owned) for pair, owned, *_ in group]
+                continue
+            outcomes.update(applied)
+        for pair, owned in one_by_one:
+            outcomes[pair] = apply_part(
+                pair, owned, batches[pair[1:]], events, decoded.setdefault(pair[1:], {})
+            )
     return outcomes
 
 

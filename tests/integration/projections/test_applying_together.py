@@ -420,3 +420,50 @@ def test_a_side_effects_jobs_of_every_partition_of_a_poll_are_one_commit_and_one
     jobs = SideEffectJob.objects.filter(stream_id__startswith=prefix)
     moved_streams = {m.key().decode() for m in batches[moved_pair[1:]]}
     assert jobs.count() == 2 * len({f"{prefix}-{s}" for s in range(8)} - moved_streams)
+
+
+def test_the_read_models_of_a_poll_are_applied_before_the_side_effects_jobs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A side effect's jobs wait for the disk and the broker: the read models of the poll (in
+    groups or alone) are written first, so their lag does not include that."""
+    from projections.targets import postgres_target, redis_target, side_effect_target
+    from tests.support.engine import PG
+
+    topic, batches, _prefix = _batches(streams=8)
+    names = [TOTALS, Counts.name, REDIS, RedisCounts.name, PG, "tests.deposit_mail"]
+    own = (Counts.name, RedisCounts.name)  # (not registered: the test's own)
+    targets = {name: target_for(registry.consumer(name)) for name in names if name not in own}
+    targets[Counts.name] = PostgresTarget(Counts())
+    targets[RedisCounts.name] = RedisTarget(RedisCounts())
+    parts = [
+        ((name, topic, partition), _owned(targets[name], topic, partition, messages[0].offset()))
+        for (_topic, partition), messages in batches.items()
+        for name in names
+    ]
+    order: list[str] = []
+    for module, kind in (
+        (postgres_target, "read models"),
+        (redis_target, "read models"),
+        (side_effect_target, "jobs"),
+    ):
+        together = module.apply_together
+
+        def counted(*args: Any, _together: Any = together, _kind: str = kind) -> Any:
+            order.append(_kind)
+            return _together(*args)
+
+        monkeypatch.setattr(module, "apply_together", counted)
+    alone = PostgresTarget.apply  # the ledger's balances: not pipelined, each partition alone
+
+    def apply_alone(self: PostgresTarget, *args: Any, **kwargs: Any) -> bool:
+        order.append("read models")
+        return alone(self, *args, **kwargs)
+
+    monkeypatch.setattr(PostgresTarget, "apply", apply_alone)
+
+    outcomes = apply_parts(parts, batches, registry.event_registry())
+
+    assert all(outcome[0] == Outcome.APPLIED for outcome in outcomes.values()), outcomes
+    assert order[-1] == "jobs" and order.count("jobs") == 1, order
+    assert order.count("read models") == 2 + len(batches), order
