@@ -32,6 +32,7 @@ from celery import current_app
 log = logging.getLogger("eventstore.sending")
 
 CONFIRM_TIMEOUT = 30.0  # seconds to wait for a batch's confirms before sending it again
+MAX_TOGETHER = 500  # tasks a batch at most (a failure sends that many again, one by one)
 
 
 @dataclass(frozen=True)
@@ -54,10 +55,14 @@ class _Channel:
         self.connection = current_app.connection_for_write(
             transport_options={"confirm_publish": False}  # (confirmed here, together)
         )
-        # Each of the nodes once, in turn, without a pause (a node that is down is skipped).
-        self.connection.ensure_connection(max_retries=max(0, len(self.connection.alt) - 1))
-        channel: Any = self.connection.channel()  # (py-amqp's: confirm.select, its events)
-        channel.confirm_select()
+        try:
+            # Each of the nodes once, in turn, without a pause (a node that is down is skipped).
+            self.connection.ensure_connection(max_retries=max(0, len(self.connection.alt) - 1))
+            channel: Any = self.connection.channel()  # (py-amqp's: confirm.select, its events)
+            channel.confirm_select()
+        except BaseException:
+            self.close()
+            raise
         channel.events["basic_ack"].add(self._ack)
         channel.events["basic_nack"].add(self._nack)
         self.producer = current_app.amqp.Producer(channel, auto_declare=False)
@@ -77,6 +82,8 @@ class _Channel:
         self.nacked += before - len(self.unconfirmed)
 
     def send(self, tasks: Sequence[TaskMessage]) -> None:
+        # The tags are counted here: one message per send_task (which holds while Celery sends
+        # no task-sent event: send_tasks goes the ordinary way when it does).
         for task in tasks:
             current_app.send_task(
                 task.name,
@@ -101,10 +108,12 @@ class _Channel:
             raise Unconfirmed(f"the broker refused {self.nacked} messages")
 
     def close(self) -> None:
+        """Drop the connection without AMQP's close handshake (a broker that stopped reading,
+        e.g. under a resource alarm, would hold it)."""
         try:
-            self.connection.release()
+            self.connection.collect()
         except Exception:  # noqa: BLE001 - it is being dropped anyway
-            log.debug("closing the confirm channel failed", exc_info=True)
+            log.debug("dropping the confirm channel failed", exc_info=True)
 
 
 _local = threading.local()
@@ -113,9 +122,14 @@ _local = threading.local()
 def send_tasks(tasks: Sequence[TaskMessage]) -> None:
     """Send every task, its broker confirm awaited together with the others' (one task: the
     ordinary way). Returns once each is confirmed, or raises as Celery's send_task does."""
-    if len(tasks) <= 1:
+    if len(tasks) <= 1 or current_app.conf.task_send_sent_event:
         _send_each(tasks)
         return
+    for start in range(0, len(tasks), MAX_TOGETHER):
+        _send_together(tasks[start : start + MAX_TOGETHER])
+
+
+def _send_together(tasks: Sequence[TaskMessage]) -> None:
     pid = os.getpid()
     own: _Channel | None = getattr(_local, "channel", None)
     if own is not None and getattr(_local, "pid", None) != pid:
@@ -126,11 +140,16 @@ def send_tasks(tasks: Sequence[TaskMessage]) -> None:
             _local.pid = pid
         own.send(tasks)
         return
-    except Exception:  # noqa: BLE001 - the ordinary way below retries, reconnects, or raises
-        log.warning("tasks sent together failed; sending each again", exc_info=True)
+    except BaseException as exc:
+        # Whatever stopped it (an interrupt too), the channel's count of tags is not to be
+        # trusted any more: dropped, and the next batch opens another.
         if own is not None:
             own.close()
         _local.channel = None
+        if not isinstance(exc, Exception):
+            raise
+        # (The ordinary way below retries, reconnects, or raises.)
+        log.warning("tasks sent together failed; sending each again", exc_info=True)
     _send_each(tasks)
 
 

@@ -3,6 +3,7 @@ runs it after commit (projections/side_effects.py run_job)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,8 @@ from projections.targets.postgres_target import (
     _sqlstate,
 )
 from projections.wakeups import run_side_effect_jobs
+
+logger = logging.getLogger("projections.side_effects")
 
 # A side effect's batch: (target, topic, partition, envelopes, expected offset, next offset).
 SideEffectPart = tuple["SideEffectTarget", str, int, Sequence[EventEnvelope], int, int]
@@ -101,9 +104,22 @@ def apply_together(
                 jobs += [(job, target.effect.queue) for job in target.record(cur, envelopes)]
             write_dead_letters(cur, dead_letters)
             if jobs:
-                transaction.on_commit(lambda: run_side_effect_jobs(jobs))
+                transaction.on_commit(lambda: _send(jobs))
     except Exception as exc:
         if _sqlstate(exc) == CHECKPOINT_MOVED:  # raised by a move: nothing was written
             return False
         raise
     return True
+
+
+def _send(jobs: list[tuple[int, str]]) -> None:
+    """The committed jobs' tasks. If they cannot be sent, the jobs are recorded and pending:
+    `side_effects.sweep` sends them (the batch was applied, and is not applied again)."""
+    try:
+        run_side_effect_jobs(jobs)
+    except Exception:  # noqa: BLE001 - the sweep sends what is pending
+        logger.warning(
+            "%d side-effect jobs recorded but their tasks not sent; the sweep will send them",
+            len(jobs),
+            exc_info=True,
+        )

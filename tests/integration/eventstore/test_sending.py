@@ -82,3 +82,50 @@ def test_a_connection_lost_before_the_confirms_sends_every_task_again(
     send_tasks([TaskMessage(TASK, [n], {"queue": queue}) for n in range(40, 45)])
     assert sorted(delivered(queue)) == list(range(40, 45))
     assert sending._local.channel is not broken and one_by_one == list(range(10, 30))
+
+
+def test_a_long_list_goes_in_batches_of_at_most_max_together(
+    queue: str, one_by_one: list[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sending, "MAX_TOGETHER", 7)
+    sizes: list[int] = []
+    together = sending._Channel.send
+
+    def counted(self: sending._Channel, tasks: Sequence[TaskMessage]) -> None:
+        sizes.append(len(tasks))
+        together(self, tasks)
+
+    monkeypatch.setattr(sending._Channel, "send", counted)
+    send_tasks([TaskMessage(TASK, [n], {"queue": queue}) for n in range(20)])
+    assert sizes == [7, 7, 6]
+    assert sorted(delivered(queue)) == list(range(20)) and one_by_one == []
+
+
+def test_an_interrupt_while_waiting_drops_the_channel_and_is_raised(
+    queue: str, one_by_one: list[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its count of tags is not to be trusted after that: the next batch opens another."""
+    send_tasks([TaskMessage(TASK, [n], {"queue": queue}) for n in range(2)])
+    interrupted = sending._local.channel
+
+    def interrupt(**_: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(interrupted.connection, "drain_events", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        send_tasks([TaskMessage(TASK, [n], {"queue": queue}) for n in range(2, 5)])
+    assert sending._local.channel is None and one_by_one == []
+    send_tasks([TaskMessage(TASK, [n], {"queue": queue}) for n in range(5, 8)])
+    assert sending._local.channel is not interrupted
+    assert set(delivered(queue)) == set(range(8))  # (2-4 published before the interrupt)
+
+
+def test_with_task_sent_events_on_each_task_goes_the_ordinary_way(
+    queue: str, one_by_one: list[object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Celery then publishes an event beside each task, on the same channel: the tags counted
+    here would not be the broker's."""
+    monkeypatch.setitem(current_app.conf, "task_send_sent_event", True)
+    send_tasks([TaskMessage(TASK, [n], {"queue": queue}) for n in range(3)])
+    assert one_by_one == [0, 1, 2]
+    assert sorted(delivered(queue)) == [0, 1, 2]

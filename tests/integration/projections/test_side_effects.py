@@ -220,3 +220,28 @@ def test_the_sweep_sends_the_tasks_of_stale_pending_jobs_together_to_their_queue
         [(job.pk, DepositMail.queue), (gone.pk, Queue.SIDE_EFFECTS)], key=str
     )
     assert fresh.pk not in [pk for batch in sent for pk, _queue in batch]
+
+
+def test_jobs_whose_tasks_cannot_be_sent_stay_recorded_for_the_sweep(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The broker down after the commit: the batch stays applied (it is not applied again),
+    its jobs pending, and a warning says the sweep will send them."""
+    import logging
+
+    from projections import wakeups
+    from tests.support.engine import catch_up_all_partitions
+
+    move_checkpoints(to_end=True)
+    prefix = f"unsent-{uuid.uuid4().hex[:8]}"
+    publish(prefix, streams=2, deposits=2)
+
+    def broker_down(_tasks: Any) -> None:
+        raise ConnectionRefusedError("RabbitMQ is down")
+
+    monkeypatch.setattr(wakeups, "send_tasks", broker_down)
+    with caplog.at_level(logging.WARNING, logger="projections.side_effects"):
+        catch_up_all_partitions(MAIL)
+    jobs = SideEffectJob.objects.filter(stream_id__startswith=prefix)
+    assert jobs.count() == 4 and set(jobs.values_list("status", flat=True)) == {"pending"}
+    assert any("the sweep will send them" in r.getMessage() for r in caplog.records)
