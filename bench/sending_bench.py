@@ -60,7 +60,7 @@ def measure(batch: int, tasks: int, runs: int) -> dict[str, list[float]]:
     finally:
         with current_app.connection_for_write() as conn:
             channel: Any = conn.default_channel
-        channel.queue_delete(queue.name)
+            channel.queue_delete(queue.name)
     return samples
 
 

@@ -129,6 +129,15 @@ def send_tasks(tasks: Sequence[TaskMessage]) -> None:
         _send_together(tasks[start : start + MAX_TOGETHER])
 
 
+def drop_channel() -> None:
+    """Close this thread's channel for sending together, if it has one; the next batch opens
+    another."""
+    own: _Channel | None = getattr(_local, "channel", None)
+    if own is not None:
+        own.close()
+    _local.channel = None
+
+
 def _send_together(tasks: Sequence[TaskMessage]) -> None:
     pid = os.getpid()
     own: _Channel | None = getattr(_local, "channel", None)

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.conf import settings
@@ -28,7 +27,7 @@ from projections.models import SideEffectJob
 from projections.status import partitions
 from projections.targets import target_for
 from projections.tasks import wake
-from tests.support.broker import TASK, delivered
+from tests.support.broker import TASK, delete_queue, delivered
 from tests.support.engine import kafka_end, own_log, publish, start_worker
 from tests.support.pg import ROOT, wait_for
 from tests.support.projections import SLOW_AMOUNT, DepositMail
@@ -78,9 +77,7 @@ def tasks_sent_together_pass_node_1_by(monkeypatch: pytest.MonkeyPatch) -> None:
     """With node 1 down, a channel for sending tasks together (eventstore.sending) opened
     afresh tries the nodes in turn: the tasks go together through another, none the ordinary
     way."""
-    if getattr(sending._local, "channel", None) is not None:
-        sending._local.channel.close()
-        sending._local.channel = None
+    sending.drop_channel()
     one_by_one: list[object] = []
     monkeypatch.setattr(sending, "_send_each", one_by_one.extend)
     queue = Queue(
@@ -92,9 +89,7 @@ def tasks_sent_together_pass_node_1_by(monkeypatch: pytest.MonkeyPatch) -> None:
         assert one_by_one == []
     finally:
         monkeypatch.undo()
-        with app.connection_for_write() as conn:
-            channel: Any = conn.default_channel
-            channel.queue_delete(queue.name)
+        delete_queue(queue.name)
 
 
 def test_the_project_declares_quorum_queues_on_every_node(isolated_servers: None) -> None:

@@ -10,6 +10,12 @@ from celery import current_app
 TASK = "tests.sent_together"  # no worker runs it: the test reads the queue
 
 
+def delete_queue(queue: str) -> None:
+    with current_app.connection_for_write() as conn:
+        channel: Any = conn.default_channel
+        channel.queue_delete(queue)
+
+
 def delivered(queue: str) -> list[int]:
     """The first argument of every task message in `queue`, taken off it."""
     found = []

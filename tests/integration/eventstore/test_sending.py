@@ -13,21 +13,16 @@ from celery import current_app
 
 from eventstore import sending
 from eventstore.sending import TaskMessage, send_tasks
-from tests.support.broker import TASK, delivered
+from tests.support.broker import TASK, delete_queue, delivered
 
 
 @pytest.fixture
 def queue() -> Iterator[str]:
     """A queue of the test's own; this thread's channel for sending together opened afresh."""
-    own = getattr(sending._local, "channel", None)
-    if own is not None:
-        own.close()
-        sending._local.channel = None
+    sending.drop_channel()
     name = f"tests-sending-{uuid.uuid4().hex[:8]}"
     yield name
-    with current_app.connection_for_write() as conn:
-        channel: Any = conn.default_channel
-        channel.queue_delete(name)
+    delete_queue(name)
 
 
 @pytest.fixture
